@@ -1,0 +1,123 @@
+"""Command line interface: ``xdeepbedmap <command> ...``.
+
+Every command reports failures as one ``error: ...`` line on stderr and a
+non-zero exit status, never as a traceback (set ``XDEEPBEDMAP_DEBUG=1`` to see
+the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _cmd_convert_weights(args: argparse.Namespace) -> int:
+    from xdeepbedmap.model import load_chainer_weights, save_checkpoint
+
+    source = Path(args.input)
+    if not source.exists():
+        raise FileNotFoundError(f"Chainer weights file not found: {source}")
+    model = load_chainer_weights(source, residual_scaling=args.residual_scaling)
+    out = save_checkpoint(
+        model,
+        args.output,
+        source=source.name,
+        converted_from="chainer save_npz",
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+    print(
+        f"wrote {out}: {model.num_residual_blocks} residual blocks, "
+        f"residual scaling {model.residual_scaling}, {n_params:,} parameters"
+    )
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import torch
+
+    import xdeepbedmap
+    from xdeepbedmap.model import Generator, load_checkpoint
+
+    model = load_checkpoint(args.model) if args.model else Generator(args.blocks)
+    n = args.window
+    inputs = (
+        torch.zeros(1, 1, n, n),
+        torch.zeros(1, 1, 10 * n, 10 * n),
+        torch.zeros(1, 2, 2 * n, 2 * n),
+        torch.zeros(1, 1, n, n),
+    )
+    with torch.inference_mode():
+        start = time.perf_counter()
+        out = model.eval()(*inputs)
+        elapsed = time.perf_counter() - start
+    print(f"xdeepbedmap {xdeepbedmap.__version__}, torch {torch.__version__}")
+    print(
+        f"generator: {model.hyperparameters}, {sum(p.numel() for p in model.parameters()):,} params"
+    )
+    print(
+        f"{n} x {n} base window -> {tuple(out.shape[-2:])} output px "
+        f"in {elapsed:.3f} s ({n * n / elapsed:,.0f} base px/s, {torch.get_num_threads()} threads)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``xdeepbedmap`` command."""
+    import xdeepbedmap
+
+    parser = argparse.ArgumentParser(
+        prog="xdeepbedmap", description="DeepBedMap super-resolution for xarray and dask."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {xdeepbedmap.__version__}"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    convert = sub.add_parser(
+        "convert-weights",
+        help="convert published Chainer DeepBedMap weights (.npz) to a checkpoint",
+        description="Read a Chainer save_npz generator file and write an xdeepbedmap "
+        "checkpoint (.safetensors) holding the weights and hyperparameters.",
+    )
+    convert.add_argument("input", help="Chainer save_npz file of a DeepBedMap generator")
+    convert.add_argument("output", help="checkpoint to write, e.g. deepbedmap.safetensors")
+    convert.add_argument(
+        "--residual-scaling",
+        type=float,
+        default=0.2,
+        help="residual scaling the weights were trained with (default: 0.2, the published model)",
+    )
+    convert.set_defaults(func=_cmd_convert_weights)
+
+    info = sub.add_parser("info", help="print versions and time one generator forward pass")
+    info.add_argument("--model", help="checkpoint to load (default: a fresh 12-block generator)")
+    info.add_argument("--blocks", type=int, default=12, help="residual blocks of a fresh generator")
+    info.add_argument("--window", type=int, default=32, help="base-grid window size")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line interface and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the CLI turns every failure into one line
+        if os.environ.get("XDEEPBEDMAP_DEBUG"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The DeepBedMap networks in torch, and their weight files."""
+
+from xdeepbedmap.model.chainer_weights import load_chainer_weights
+from xdeepbedmap.model.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint_metadata,
+    save_checkpoint,
+)
+from xdeepbedmap.model.deform_conv import DeformConv2d, deform_conv2d
+from xdeepbedmap.model.discriminator import Discriminator
+from xdeepbedmap.model.generator import Generator
+
+__all__ = [
+    "CheckpointError",
+    "DeformConv2d",
+    "Discriminator",
+    "Generator",
+    "deform_conv2d",
+    "load_chainer_weights",
+    "load_checkpoint",
+    "read_checkpoint_metadata",
+    "save_checkpoint",
+]

@@ -1,0 +1,150 @@
+"""Save and load generators as self-describing, tamper-evident safetensors files.
+
+A checkpoint is one ``.safetensors`` file: the weights, the hyperparameters
+that rebuild the architecture, free-form metadata (training data, epochs,
+metrics) and a SHA-256 digest over all tensors. Loading never unpickles
+anything, and a truncated or altered file is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from xdeepbedmap.model.generator import Generator
+
+__all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint_metadata", "save_checkpoint"]
+
+FORMAT = "xdeepbedmap-generator"
+FORMAT_VERSION = "1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is unreadable, truncated, tampered with or of another kind."""
+
+
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (sorted by name)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def save_checkpoint(model: Generator, path: str | PathLike[str], **metadata: Any) -> Path:
+    """Write ``model`` and ``metadata`` to one safetensors checkpoint.
+
+    Parameters
+    ----------
+    model : Generator
+        The generator to save (any device; weights are stored on CPU).
+    path : str or path-like
+        Destination file (conventionally ``*.safetensors``). It is written to a
+        temporary file first and renamed, so a crash never leaves a partial file
+        under ``path``.
+    **metadata
+        JSON-serialisable facts to keep with the weights (training data,
+        epochs, metrics, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    path = Path(path)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    try:
+        meta_json = json.dumps(metadata, sort_keys=True)
+    except TypeError as err:
+        raise TypeError(f"checkpoint metadata must be JSON-serialisable: {err}") from err
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "hyperparameters": json.dumps(model.hyperparameters, sort_keys=True),
+        "metadata": meta_json,
+        "sha256": tensor_digest(tensors),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    save_file(tensors, str(tmp), metadata=header)
+    tmp.replace(path)
+    return path
+
+
+def _read_header(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({err})") from err
+    if header.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: format {header.get('format')!r} is not an xdeepbedmap generator checkpoint"
+        )
+    if header.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {header.get('format_version')!r}, "
+            f"this xdeepbedmap reads {FORMAT_VERSION!r}"
+        )
+    return header
+
+
+def read_checkpoint_metadata(path: str | PathLike[str]) -> dict[str, Any]:
+    """Return ``{"hyperparameters": ..., "metadata": ..., "sha256": ...}`` without the weights."""
+    path = Path(path)
+    header = _read_header(path)
+    try:
+        return {
+            "hyperparameters": json.loads(header["hyperparameters"]),
+            "metadata": json.loads(header["metadata"]),
+            "sha256": header["sha256"],
+        }
+    except (KeyError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: checkpoint header is damaged ({err})") from err
+
+
+def load_checkpoint(
+    path: str | PathLike[str], map_location: str | torch.device = "cpu"
+) -> Generator:
+    """Rebuild a :class:`Generator` from a checkpoint written by :func:`save_checkpoint`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    CheckpointError
+        If the file is truncated, tampered with (digest mismatch), of another
+        format, or its tensors do not fit the recorded architecture.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    info = read_checkpoint_metadata(path)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: truncated or damaged checkpoint ({err})") from err
+    if tensor_digest(tensors) != info["sha256"]:
+        raise CheckpointError(
+            f"{path}: weights do not match the checkpoint's SHA-256 digest "
+            "(the file was altered or damaged)"
+        )
+    try:
+        model = Generator(**info["hyperparameters"])
+        model.load_state_dict(tensors)
+    except (TypeError, RuntimeError) as err:
+        raise CheckpointError(
+            f"{path}: tensors do not fit the recorded architecture ({err})"
+        ) from err
+    return model.to(map_location).eval()
