@@ -67,6 +67,44 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_make_demo_data(args: argparse.Namespace) -> int:
+    from xdeepbedmap.catalog import write_demo_data
+
+    written = write_demo_data(args.directory)
+    for role, path in written.items():
+        print(f"{role:>12}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def _cmd_plot_inputs(args: argparse.Namespace) -> int:
+    from xdeepbedmap.catalog import open_inputs, open_truth
+    from xdeepbedmap.plot import plot_inputs
+
+    ds = open_inputs(args.catalog, region=_parse_bbox(args.bbox), data_dir=args.data_dir)
+    truth = None
+    if args.truth:
+        truth = open_truth(args.catalog, data_dir=args.data_dir)
+        truth = truth.sel(
+            x=slice(*ds.x_surface.values[[0, -1]]), y=slice(*ds.y_surface.values[[0, -1]])
+        )
+    plot_inputs(ds, truth=truth, path=args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ValueError(f"--bbox must be xmin,ymin,xmax,ymax in metres, got {text!r}")
+    try:
+        xmin, ymin, xmax, ymax = (float(p) for p in parts)
+    except ValueError as err:
+        raise ValueError(f"--bbox must be four numbers, got {text!r}") from err
+    return xmin, ymin, xmax, ymax
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``xdeepbedmap`` command."""
     import xdeepbedmap
@@ -100,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--blocks", type=int, default=12, help="residual blocks of a fresh generator")
     info.add_argument("--window", type=int, default=32, help="base-grid window size")
     info.set_defaults(func=_cmd_info)
+
+    demo = sub.add_parser("make-demo-data", help="(re)generate the embedded demo region's files")
+    demo.add_argument("directory", nargs="?", help="where to write (default: the shipped demo)")
+    demo.set_defaults(func=_cmd_make_demo_data)
+
+    plot = sub.add_parser("plot-inputs", help="hillshaded quick-look PNG of a region's inputs")
+    plot.add_argument("--catalog", default="demo", help="catalog name or YAML path (default: demo)")
+    plot.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres")
+    plot.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
+    plot.add_argument("--truth", action="store_true", help="also show the catalog's 250 m truth")
+    plot.add_argument("--output", default="inputs.png", help="PNG to write")
+    plot.set_defaults(func=_cmd_plot_inputs)
     return parser
 
 
