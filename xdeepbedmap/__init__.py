@@ -12,6 +12,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
+from xdeepbedmap import accessor as _accessor  # noqa: E402,F401  (registers ds.deepbedmap)
 from xdeepbedmap.catalog import open_inputs, open_truth  # noqa: E402
 from xdeepbedmap.inputs import assemble  # noqa: E402
 

@@ -105,6 +105,86 @@ def _parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     return xmin, ymin, xmax, ymax
 
 
+def _cmd_superresolve(args: argparse.Namespace) -> int:
+    import dask
+    from dask.diagnostics import ProgressBar
+
+    from xdeepbedmap.catalog import open_inputs, open_truth
+    from xdeepbedmap.inference import bicubic, superresolve
+    from xdeepbedmap.io import to_cog, to_zarr
+
+    outputs = [Path(p) for p in args.output]
+    for out in outputs:
+        if out.suffix.lower() not in {".tif", ".tiff", ".zarr"}:
+            raise ValueError(f"--output {out}: expected a .tif, .tiff or .zarr path")
+        if out.exists() and not args.overwrite:
+            raise FileExistsError(f"--output {out} exists; pass --overwrite to replace it")
+    if args.figure and Path(args.figure).suffix.lower() != ".png":
+        raise ValueError(f"--figure {args.figure}: expected a .png path")
+
+    # everything that can fail on bad input fails here, before any output is written
+    ds = open_inputs(
+        args.catalog, region=_parse_bbox(args.bbox), chunks=args.chunks, data_dir=args.data_dir
+    )
+    result = superresolve(
+        ds,
+        args.model,
+        halo=args.halo,
+        window=args.window,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    n_chunks = len(result.chunks[0]) * len(result.chunks[1])
+    print(
+        f"super-resolving {ny} x {nx} base px ({4 * ny} x {4 * nx} output px) from "
+        f"catalog {args.catalog} with {result.attrs['model']}, "
+        f"{n_chunks} chunks, halo {result.attrs['halo_base_px']}"
+    )
+    start = time.perf_counter()
+    written = []
+    with dask.config.set(scheduler="threads"), ProgressBar(minimum=1.0, dt=0.5):
+        for i, out in enumerate(outputs):
+            # later outputs are copied from the first one, not recomputed
+            source = result if i == 0 else _reopen(written[0])
+            if out.suffix.lower() == ".zarr":
+                if out.with_name(out.name + ".partial").exists():
+                    print(f"resuming the interrupted write of {out}")
+                written.append(to_zarr(source, out, overwrite=args.overwrite))
+            else:
+                written.append(to_cog(source, out, overwrite=args.overwrite))
+    elapsed = time.perf_counter() - start
+    if args.figure:
+        truth = None
+        if args.truth:
+            truth = open_truth(args.catalog, data_dir=args.data_dir)
+            truth = truth.sel(x=result.x, y=result.y, method="nearest", tolerance=1.0)
+        from xdeepbedmap.plot import plot_comparison
+
+        plot_comparison(
+            ds, {"bicubic": bicubic(ds), "DeepBedMap": _reopen(written[0])}, truth, args.figure
+        )
+        written.append(Path(args.figure))
+    print(
+        f"done in {elapsed:.1f} s: {ny * nx / elapsed:,.0f} base px/s "
+        f"({16 * ny * nx / elapsed:,.0f} output px/s)"
+    )
+    for path in written:
+        print(f"  wrote {path}")
+    return 0
+
+
+def _reopen(path: Path):  # -> xr.DataArray
+    if path.suffix.lower() == ".zarr":
+        from xdeepbedmap.io import open_zarr_output
+
+        return open_zarr_output(path)["bed"]
+    import rioxarray
+
+    return rioxarray.open_rasterio(path, masked=True, chunks=True).squeeze("band", drop=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``xdeepbedmap`` command."""
     import xdeepbedmap
@@ -150,6 +230,33 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--truth", action="store_true", help="also show the catalog's 250 m truth")
     plot.add_argument("--output", default="inputs.png", help="PNG to write")
     plot.set_defaults(func=_cmd_plot_inputs)
+
+    sr = sub.add_parser(
+        "superresolve",
+        help="super-resolve a region to a 250 m bed (GeoTIFF/COG or Zarr)",
+        description="Open a catalog's inputs lazily, run the DeepBedMap generator over "
+        "overlapping chunks and write the 250 m bed.",
+    )
+    sr.add_argument("--catalog", default="demo", help="catalog name or YAML path (default: demo)")
+    sr.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres (default: all)")
+    sr.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
+    sr.add_argument("--chunks", type=int, default=256, help="base-grid chunk size (default 256)")
+    sr.add_argument("--halo", type=int, help="base px of context per window (default: measured)")
+    sr.add_argument("--window", type=int, help="largest window core in base px")
+    sr.add_argument("--batch-size", type=int, help="windows per network call")
+    sr.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    sr.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    sr.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
+    sr.add_argument(
+        "--output",
+        action="append",
+        required=True,
+        help="output .tif (COG) or .zarr (resumable); repeat for several",
+    )
+    sr.add_argument("--figure", help="also write a comparison PNG (inputs, bicubic, result)")
+    sr.add_argument("--truth", action="store_true", help="show the catalog's truth in the figure")
+    sr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    sr.set_defaults(func=_cmd_superresolve)
     return parser
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["hillshade", "plot_inputs"]
+__all__ = ["hillshade", "plot_comparison", "plot_inputs"]
 
 
 def _extent_km(da: xr.DataArray) -> tuple[float, float, float, float]:
@@ -122,6 +122,52 @@ def plot_inputs(
     ax.set_title("accumulation, 1 km")
     for ax in axes[i + 1 :]:
         ax.set_xlabel("x (km)")
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_comparison(
+    ds: xr.Dataset,
+    results: dict[str, xr.DataArray],
+    truth: xr.DataArray | None = None,
+    path: str | PathLike[str] | None = None,
+) -> Figure:
+    """Hillshades of the 1 km bed, the 100 m surface and 250 m results side by side.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Canonical inputs.
+    results : dict of str to xarray.DataArray
+        250 m beds to compare, by title (e.g. ``{"bicubic": ..., "DeepBedMap": ...}``).
+    truth : xarray.DataArray, optional
+        The true 250 m bed, when known.
+    path : str or path-like, optional
+        Where to save the figure (PNG).
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    from matplotlib import pyplot as plt
+
+    beds = {"bed, 1 km": ds["bed"].compute()}
+    beds.update({f"{title}, 250 m": da.compute() for title, da in results.items()})
+    if truth is not None:
+        beds["true bed, 250 m"] = truth.compute()
+    panels = len(beds) + 1
+    cols = min(panels, 3)
+    rows = -(-panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.6 * rows), layout="constrained")
+    axes = np.atleast_1d(axes).ravel()
+    values = np.concatenate([np.ravel(b.values) for b in beds.values()])
+    vmin, vmax = (float(np.nanpercentile(values, p)) for p in (1, 99))
+    hillshade(axes[0], ds["surface"].compute(), cmap="Blues_r", title="surface, 100 m")
+    for ax, (title, bed) in zip(axes[1:], beds.items(), strict=False):
+        hillshade(ax, bed, vmin=vmin, vmax=vmax, title=title)
+    for ax in axes[panels:]:
+        ax.set_axis_off()
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig

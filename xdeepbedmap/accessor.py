@@ -1,0 +1,32 @@
+"""The ``ds.deepbedmap`` accessor: a thin layer over :mod:`xdeepbedmap.inference`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import xarray as xr
+
+from xdeepbedmap import inference
+from xdeepbedmap.grids import Grid, validate_inputs
+
+__all__ = ["DeepBedMapAccessor"]
+
+
+@xr.register_dataset_accessor("deepbedmap")
+class DeepBedMapAccessor:
+    """DeepBedMap methods on a canonical input Dataset (``ds.deepbedmap``)."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self._ds = ds
+
+    def validate(self) -> Grid:
+        """Check the grid-nesting contract; see :func:`xdeepbedmap.grids.validate_inputs`."""
+        return validate_inputs(self._ds)
+
+    def superresolve(self, model: Any = None, **kwargs: Any) -> xr.DataArray:
+        """Super-resolve to a 250 m bed; see :func:`xdeepbedmap.inference.superresolve`."""
+        return inference.superresolve(self._ds, model, **kwargs)
+
+    def bicubic(self) -> xr.DataArray:
+        """Bicubic 250 m baseline; see :func:`xdeepbedmap.inference.bicubic`."""
+        return inference.bicubic(self._ds)

@@ -1,0 +1,269 @@
+"""Write 250 m results: Cloud-Optimised GeoTIFF and resumable Zarr.
+
+Both writers stream chunk by chunk (memory bounded by the chunk size, not the
+domain) and never leave a file that looks complete when it is not: they write
+under ``<name>.partial`` and rename when done. An interrupted Zarr write is
+resumed by calling :func:`to_zarr` again: chunks recorded as done are neither
+recomputed nor rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import warnings
+from collections.abc import Callable
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+__all__ = ["IncompleteOutputError", "open_zarr_output", "to_cog", "to_zarr"]
+
+_DONE_DIR = ".xdeepbedmap-done"
+_COMPLETE_ATTR = "xdeepbedmap_complete"
+
+
+class IncompleteOutputError(RuntimeError):
+    """A Zarr output exists but its write did not finish."""
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def _as_dask(array: xr.DataArray) -> da.Array:
+    data = array.data
+    return data if isinstance(data, da.Array) else da.from_array(data, chunks=data.shape)
+
+
+def to_cog(
+    array: xr.DataArray,
+    path: str | PathLike[str],
+    blocksize: int = 512,
+    overwrite: bool = False,
+) -> Path:
+    """Write a georeferenced DataArray as a tiled, compressed Cloud-Optimised GeoTIFF.
+
+    The data are streamed chunk by chunk into a tiled GeoTIFF, then copied to
+    a COG (DEFLATE with floating-point predictor, internal overviews) with the
+    CRS and nodata kept. The file appears under ``path`` only when complete.
+
+    Parameters
+    ----------
+    array : xarray.DataArray
+        2-D, with ``y``/``x`` coordinates and a CRS (rioxarray).
+    path : str or path-like
+        Destination ``.tif``.
+    blocksize : int
+        COG tile size in pixels.
+    overwrite : bool
+        Replace an existing file.
+    """
+    import rasterio.shutil
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if array.rio.crs is None:
+        raise ValueError(f"{array.name}: no CRS recorded; cannot write a GeoTIFF")
+    nodata = array.rio.nodata if array.rio.nodata is not None else array.rio.encoded_nodata
+    staging = path.with_name(path.name + ".staging.tif")
+    tmp = _partial(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out = array.copy()
+        out.encoding = {}  # a reopened Zarr/netCDF encoding would clash with the nodata attr
+        out = out.rio.write_nodata(np.nan if nodata is None else nodata, encoded=False)
+        out.rio.to_raster(
+            staging,
+            driver="GTiff",
+            tiled=True,
+            blockxsize=blocksize,
+            blockysize=blocksize,
+            compress="DEFLATE",
+            predictor=3,
+            BIGTIFF="IF_SAFER",
+            lock=threading.Lock(),
+        )
+        rasterio.shutil.copy(
+            staging,
+            tmp,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            PREDICTOR="YES",
+            BLOCKSIZE=blocksize,
+            BIGTIFF="IF_SAFER",
+            OVERVIEWS="AUTO",
+        )
+        tmp.replace(path)
+    finally:
+        staging.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _done_marker(store: Path, index: tuple[int, ...]) -> Path:
+    return store / _DONE_DIR / ".".join(map(str, index))
+
+
+def _initialise_store(array: xr.DataArray, store: Path, name: str) -> None:
+    ds = array.to_dataset(name=name)
+    if array.rio.crs is not None:
+        # CF grid mapping as an attribute, so readers (decode_coords="all") find the CRS
+        ds = ds.rio.write_crs(array.rio.crs)
+        ds[name].attrs["grid_mapping"] = "spatial_ref"
+        ds[name].encoding.pop("grid_mapping", None)
+    fill = ds[name].attrs.pop("_FillValue", np.nan)  # rioxarray's nodata -> Zarr fill value
+    encoding = {name: {"chunks": tuple(c[0] for c in _as_dask(array).chunks), "_FillValue": fill}}
+    ds.attrs[_COMPLETE_ATTR] = False
+    # metadata and coordinates only; data chunks are written one by one
+    ds.to_zarr(store, mode="w", compute=False, encoding=encoding, consolidated=False)
+    (store / _DONE_DIR).mkdir()
+    (store / _DONE_DIR / "spec.json").write_text(
+        json.dumps(
+            {"shape": list(array.shape), "chunks": [list(c) for c in _as_dask(array).chunks]}
+        )
+    )
+
+
+def to_zarr(
+    array: xr.DataArray,
+    store: str | PathLike[str],
+    name: str | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a (lazy) DataArray to a Zarr store chunk by chunk, resumably.
+
+    The store is built at ``<store>.partial``; each output chunk is computed,
+    written into its region and then recorded as done. When every chunk is
+    done, the store is marked complete (attribute ``xdeepbedmap_complete``),
+    its metadata consolidated and it is renamed to ``store``. Calling again
+    after an interruption resumes: recorded chunks are skipped (not
+    recomputed).
+
+    Parameters
+    ----------
+    array : xarray.DataArray
+        2-D result, dask-backed (numpy works as one chunk).
+    store : str or path-like
+        Destination directory (``.zarr``).
+    name : str, optional
+        Variable name in the store (default: the array's name or ``bed``).
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each chunk.
+    overwrite : bool
+        Replace an existing complete store.
+
+    Returns
+    -------
+    pathlib.Path
+        The complete store.
+    """
+    store = Path(store)
+    name = name or (str(array.name) if array.name is not None else "bed")
+    if store.exists():
+        if not overwrite:
+            raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
+        shutil.rmtree(store)
+    tmp = _partial(store)
+    data = _as_dask(array)
+    if tmp.exists():
+        spec = json.loads((tmp / _DONE_DIR / "spec.json").read_text())
+        if spec != {"shape": list(array.shape), "chunks": [list(c) for c in data.chunks]}:
+            raise ValueError(
+                f"{tmp} holds an interrupted write of shape {spec['shape']} and chunks "
+                f"{spec['chunks']}, which does not match this array; remove it to start over"
+            )
+    else:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        _initialise_store(array, tmp, name)
+
+    import zarr
+
+    target = zarr.open_array(str(tmp), path=name, mode="r+")
+    starts = [np.cumsum((0,) + c[:-1]) for c in data.chunks]
+    indices = list(np.ndindex(*data.numblocks))
+    todo = [i for i in indices if not _done_marker(tmp, i).exists()]
+    done = len(indices) - len(todo)
+
+    def write(block: np.ndarray, index: tuple[int, ...]) -> tuple[int, ...]:
+        region = tuple(
+            slice(int(s[i]), int(s[i]) + n)
+            for s, i, n in zip(starts, index, block.shape, strict=True)
+        )
+        target[region] = block
+        _done_marker(tmp, index).touch()  # only after the data is written
+        return index
+
+    writes = [
+        dask.delayed(write)(
+            data.blocks[i], i, dask_key_name=f"xdeepbedmap-write-{'.'.join(map(str, i))}"
+        )
+        for i in todo
+    ]
+    _compute_with_progress(writes, done, len(indices), progress)
+
+    shutil.rmtree(tmp / _DONE_DIR)
+    group = zarr.open_group(str(tmp), mode="r+")
+    group.attrs[_COMPLETE_ATTR] = True
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(str(tmp))
+    tmp.rename(store)
+    return store
+
+
+def _compute_with_progress(
+    writes: list[Any], done: int, total: int, progress: Callable[[int, int], Any] | None
+) -> None:
+    """Compute all writes in one graph (full parallelism), reporting each finished chunk."""
+    if not writes:
+        return
+    try:
+        from distributed import as_completed, get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is not None:
+        futures = client.compute(writes)
+        for future in as_completed(futures):
+            future.result()  # re-raise a failed chunk here
+            done += 1
+            if progress:
+                progress(done, total)
+        return
+
+    from dask.callbacks import Callback
+
+    class _Chunks(Callback):
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            nonlocal done
+            name = key[0] if isinstance(key, tuple) else key
+            if str(name).startswith("xdeepbedmap-write-"):
+                done += 1
+                if progress:
+                    progress(done, total)
+
+    with _Chunks():
+        dask.compute(*writes)
+
+
+def open_zarr_output(store: str | PathLike[str]) -> xr.Dataset:
+    """Open a store written by :func:`to_zarr`, refusing incomplete ones."""
+    store = Path(store)
+    if not store.exists() and _partial(store).exists():
+        raise IncompleteOutputError(
+            f"{store}: only an interrupted write exists ({_partial(store)}); run the write again"
+        )
+    ds = xr.open_zarr(store, decode_coords="all")
+    if not ds.attrs.get(_COMPLETE_ATTR, False):
+        raise IncompleteOutputError(f"{store}: the store is not marked complete")
+    return ds

@@ -1,0 +1,152 @@
+"""Refer to generators by small specs; load each one once per worker process.
+
+Dask tasks carry a :class:`ModelSpec` (a path and a digest, a few hundred
+bytes), never the network itself; :func:`load_model` turns a spec into a
+generator, cached per process, device and dtype, so every worker loads the
+weights once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import torch
+
+from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint
+from xdeepbedmap.model.checkpoint import read_checkpoint_metadata, save_checkpoint, tensor_digest
+
+__all__ = ["BUNDLED_MODEL", "ModelSpec", "load_model", "resolve_device", "resolve_model"]
+
+#: The demo model trained on synthetic regions (see docs/training.md).
+BUNDLED_MODEL = Path(__file__).parent / "data" / "demo_model.safetensors"
+
+_CACHE: dict[tuple[ModelSpec, str, str], Generator] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a generator's weights are and how to read them.
+
+    Attributes
+    ----------
+    path : str
+        A checkpoint (``.safetensors``) or Chainer weights file (``.npz``).
+    kind : str
+        ``"checkpoint"`` or ``"chainer"``.
+    digest : str
+        SHA-256 of the weights: the cache key, so a changed file is reloaded.
+    residual_scaling : float
+        For Chainer files, which do not record it.
+    """
+
+    path: str
+    kind: str
+    digest: str
+    residual_scaling: float = 0.2
+
+
+def _file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def resolve_model(
+    model: Generator | str | PathLike[str] | ModelSpec | None, residual_scaling: float = 0.2
+) -> ModelSpec:
+    """Turn what a user passes as ``model`` into a :class:`ModelSpec`.
+
+    Parameters
+    ----------
+    model : Generator, path, ModelSpec or None
+        ``None`` is the bundled demo model; a path ending in ``.npz`` is read
+        as Chainer weights, any other path as an xdeepbedmap checkpoint. An
+        in-memory generator is saved once to a temporary checkpoint named by
+        its digest, so that worker processes can load it too.
+    residual_scaling : float
+        Residual scaling of Chainer weights.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is not a checkpoint or Chainer weights file (checked now,
+        before any task runs).
+    """
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, Generator):
+        digest = tensor_digest(model.state_dict())
+        path = Path(tempfile.gettempdir()) / "xdeepbedmap-models" / f"{digest}.safetensors"
+        if not path.exists():
+            save_checkpoint(model, path, note="in-memory model handed to superresolve")
+        spec = ModelSpec(str(path), "checkpoint", digest)
+        with _LOCK:  # this process already has it
+            _CACHE.setdefault((spec, "cpu", "torch.float32"), model)
+        return spec
+    if model is None:
+        if not BUNDLED_MODEL.exists():
+            raise FileNotFoundError(
+                f"no bundled demo model at {BUNDLED_MODEL}; "
+                "pass model= a checkpoint or Chainer .npz file"
+            )
+        model = BUNDLED_MODEL
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"model file not found: {path}")
+    if path.suffix == ".npz":
+        load_chainer_weights(path, residual_scaling)  # validate now, fail before the graph runs
+        return ModelSpec(str(path.resolve()), "chainer", _file_digest(path), residual_scaling)
+    digest = read_checkpoint_metadata(path)["sha256"]
+    return ModelSpec(str(path.resolve()), "checkpoint", digest)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"``: CUDA when available, else CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    return device
+
+
+def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> Generator:
+    """The generator for ``spec`` on ``device`` in ``dtype``, loaded once per process."""
+    key = (spec, str(device), str(dtype))
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        base = _CACHE.get((spec, "cpu", "torch.float32"))
+        if base is None:
+            if spec.kind == "chainer":
+                base = load_chainer_weights(spec.path, spec.residual_scaling)
+            else:
+                base = load_checkpoint(spec.path)
+            if tensor_digest(base.state_dict()) != spec.digest and spec.kind == "checkpoint":
+                raise ValueError(f"{spec.path}: weights changed since the computation was set up")
+            _CACHE[(spec, "cpu", "torch.float32")] = base.eval()
+        model = base if key[1:] == ("cpu", "torch.float32") else _copy_to(base, device, dtype)
+        _CACHE[key] = model
+        return model
+
+
+def _copy_to(model: Generator, device: torch.device, dtype: torch.dtype) -> Generator:
+    clone = Generator(**model.hyperparameters)
+    clone.load_state_dict(model.state_dict())
+    return clone.to(device=device, dtype=dtype).eval()
+
+
+def cache_size() -> int:
+    """Number of (model, device, dtype) entries loaded in this process."""
+    return len(_CACHE)
