@@ -182,7 +182,8 @@ def _reopen(path: Path):  # -> xr.DataArray
         return open_zarr_output(path)["bed"]
     import rioxarray
 
-    return rioxarray.open_rasterio(path, masked=True, chunks=True).squeeze("band", drop=True)
+    da = rioxarray.open_rasterio(path, masked=True, chunks={"band": 1, "y": 2048, "x": 2048})
+    return da.squeeze("band", drop=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,10 +261,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _glue_bbox(argv: list[str]) -> list[str]:
+    """Let ``--bbox -2000000,...`` through: argparse takes a leading ``-`` for an option."""
+    glued: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--bbox":
+            value = next(args, None)
+            glued.append(arg if value is None else f"--bbox={value}")
+        else:
+            glued.append(arg)
+    return glued
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line interface and return its exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glue_bbox(sys.argv[1:] if argv is None else list(argv)))
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

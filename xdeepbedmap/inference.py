@@ -29,6 +29,7 @@ import dask.array as da
 import numpy as np
 import torch
 import xarray as xr
+from dask.array.overlap import ensure_minimum_chunksize
 from scipy import ndimage
 
 import xdeepbedmap
@@ -169,20 +170,38 @@ def superresolve_block(
     return out
 
 
+def _nested_spec(cy: tuple[int, ...], cx: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """Chunks of every input dimension for base chunks ``cy``, ``cx``."""
+    spec: dict[str, tuple[int, ...]] = {}
+    for ydim, xdim, factor in VARIABLES.values():
+        spec[ydim] = tuple(factor * c for c in cy)
+        spec[xdim] = tuple(factor * c for c in cx)
+    return spec
+
+
 def _ensure_nested_chunks(ds: xr.Dataset, chunks: int | tuple[int, int] | None) -> xr.Dataset:
     """Dask-back ``ds`` with chunks that nest, rechunking only what does not."""
     if chunks is not None:
         return rechunk_nested(ds, chunks)
     if ds["bed"].chunks is None:
         return rechunk_nested(ds, DEFAULT_CHUNKS)
-    cy, cx = ds["bed"].chunks
-    spec: dict[str, tuple[int, ...]] = {}
-    for ydim, xdim, factor in VARIABLES.values():
-        spec[ydim] = tuple(factor * c for c in cy)
-        spec[xdim] = tuple(factor * c for c in cx)
+    spec = _nested_spec(*ds["bed"].chunks)
     if all(ds[name].chunks == (spec[y], spec[x]) for name, (y, x, _) in VARIABLES.items()):
         return ds
     return ds.chunk(spec)
+
+
+def _widen_small_chunks(ds: xr.Dataset, depth: int) -> xr.Dataset:
+    """Merge base chunks smaller than the overlap depth into their neighbours.
+
+    ``map_overlap`` can only borrow context from the adjacent chunk, so every
+    chunk must hold at least ``depth`` base pixels; finer grids follow nested.
+    """
+    cy, cx = ds["bed"].chunks
+    wide_y, wide_x = ensure_minimum_chunksize(depth, cy), ensure_minimum_chunksize(depth, cx)
+    if (wide_y, wide_x) == (cy, cx):
+        return ds
+    return ds.chunk(_nested_spec(wide_y, wide_x))
 
 
 def superresolve(
@@ -243,9 +262,15 @@ def superresolve(
     if batch_size is None:
         batch_size = 4 if torch_device.type == "cuda" else 1
     eager = ds["bed"].chunks is None
-    work = _ensure_nested_chunks(ds, chunks)
-
     depth = halo + 1
+    for dim in ("y", "x"):
+        if ds.sizes[dim] < depth:
+            raise ValueError(
+                f"halo {halo} needs at least {depth} base pixels along {dim!r} "
+                f"(mirror padding at the edge); the input has {ds.sizes[dim]}: use a smaller halo"
+            )
+    work = _widen_small_chunks(_ensure_nested_chunks(ds, chunks), depth)
+
     arrays = [work[name].data.astype(np.float32) for name in VARIABLES]
     depths = [{0: depth * factor, 1: depth * factor} for (_, _, factor) in VARIABLES.values()]
     cy, cx = work["bed"].chunks
