@@ -258,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--truth", action="store_true", help="show the catalog's truth in the figure")
     sr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     sr.set_defaults(func=_cmd_superresolve)
+
+    from xdeepbedmap.cli_training import add_training_commands
+
+    add_training_commands(sub)
     return parser
 
 

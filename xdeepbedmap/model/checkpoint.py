@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,12 @@ def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(model: Generator, path: str | PathLike[str], **metadata: Any) -> Path:
+def save_checkpoint(
+    model: Generator,
+    path: str | PathLike[str],
+    storage_dtype: torch.dtype = torch.float32,
+    **metadata: Any,
+) -> Path:
     """Write ``model`` and ``metadata`` to one safetensors checkpoint.
 
     Parameters
@@ -51,6 +57,9 @@ def save_checkpoint(model: Generator, path: str | PathLike[str], **metadata: Any
         Destination file (conventionally ``*.safetensors``). It is written to a
         temporary file first and renamed, so a crash never leaves a partial file
         under ``path``.
+    storage_dtype : torch.dtype
+        ``torch.float16`` halves the file (for shipping); weights are loaded
+        back as float32.
     **metadata
         JSON-serialisable facts to keep with the weights (training data,
         epochs, metrics, ...).
@@ -61,7 +70,10 @@ def save_checkpoint(model: Generator, path: str | PathLike[str], **metadata: Any
         The written path.
     """
     path = Path(path)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tensors = {
+        k: v.detach().to("cpu", storage_dtype if v.is_floating_point() else v.dtype).contiguous()
+        for k, v in model.state_dict().items()
+    }
     try:
         meta_json = json.dumps(metadata, sort_keys=True)
     except TypeError as err:
@@ -76,6 +88,9 @@ def save_checkpoint(model: Generator, path: str | PathLike[str], **metadata: Any
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     save_file(tensors, str(tmp), metadata=header)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # readable like any other file, not 0600
     tmp.replace(path)
     return path
 
@@ -142,7 +157,9 @@ def load_checkpoint(
         )
     try:
         model = Generator(**info["hyperparameters"])
-        model.load_state_dict(tensors)
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+        )
     except (TypeError, RuntimeError) as err:
         raise CheckpointError(
             f"{path}: tensors do not fit the recorded architecture ({err})"

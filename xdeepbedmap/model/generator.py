@@ -8,6 +8,8 @@ one to one (see :mod:`xdeepbedmap.model.chainer_weights`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -46,6 +48,36 @@ def he_init_(module: nn.Module, scale: float = 0.1) -> nn.Module:
             with torch.no_grad():
                 bias.zero_()
     return module
+
+
+#: Keys of ``input_scaling``, in generator argument order.
+SCALED_INPUTS = ("bed", "surface", "velocity", "accumulation")
+
+
+def _check_scaling(
+    scaling: dict[str, tuple[float, float]] | None,
+) -> dict[str, tuple[float, float]] | None:
+    if scaling is None:
+        return None
+    if set(scaling) != set(SCALED_INPUTS):
+        raise ValueError(f"input_scaling needs keys {SCALED_INPUTS}, got {sorted(scaling)}")
+    checked = {}
+    for key in SCALED_INPUTS:
+        offset, scale = (float(v) for v in scaling[key])
+        if not scale > 0:
+            raise ValueError(f"input_scaling[{key!r}]: scale must be > 0, got {scale}")
+        checked[key] = (offset, scale)
+    return checked
+
+
+def bilinear_bed(bed: torch.Tensor) -> torch.Tensor:
+    """Bilinear 4x upsampling of an n x n bed window onto its 4(n-2) x 4(n-2) output pixels.
+
+    The one-pixel border supplies the neighbours of the edge sub-pixels, so
+    the result is the same whether a region is cut into windows or not.
+    """
+    up = F.interpolate(bed, scale_factor=4, mode="bilinear", align_corners=False)
+    return up[..., 4:-4, 4:-4]
 
 
 class InputBlock(nn.Module):
@@ -119,6 +151,16 @@ class Generator(nn.Module):
         Number of residual-in-residual dense blocks (12 in the published model).
     residual_scaling : float
         Scaling of every residual branch (0.2 in the published model).
+    input_scaling : dict, optional
+        ``{"bed": (offset, scale), "surface": ..., "velocity": ...,
+        "accumulation": ...}``: standardise each input as ``(v - offset) /
+        scale`` and map the output back with the bed's pair. Not part of the
+        published model (which takes raw units); it lets a model trained from
+        scratch start at the right scale. Stored in checkpoints.
+    bed_skip : bool
+        Add the bilinear upsampling of the 1 km bed to the output, so the
+        network learns only the detail the 1 km grid lacks (not in the
+        published model).
 
     Notes
     -----
@@ -133,12 +175,20 @@ class Generator(nn.Module):
     #: Output pixels per base pixel along each axis.
     upscale = 4
 
-    def __init__(self, num_residual_blocks: int = 12, residual_scaling: float = 0.2) -> None:
+    def __init__(
+        self,
+        num_residual_blocks: int = 12,
+        residual_scaling: float = 0.2,
+        input_scaling: dict[str, tuple[float, float]] | None = None,
+        bed_skip: bool = False,
+    ) -> None:
         super().__init__()
         if num_residual_blocks < 1:
             raise ValueError(f"num_residual_blocks must be >= 1, got {num_residual_blocks}")
         self.num_residual_blocks = int(num_residual_blocks)
         self.residual_scaling = float(residual_scaling)
+        self.input_scaling = _check_scaling(input_scaling)
+        self.bed_skip = bool(bed_skip)
         self.input_block = InputBlock()
         self.pre_residual_conv_layer = _conv3(128, 64)
         self.residual_network = nn.Sequential(
@@ -152,12 +202,18 @@ class Generator(nn.Module):
         he_init_(self, scale=0.1)
 
     @property
-    def hyperparameters(self) -> dict[str, int | float]:
+    def hyperparameters(self) -> dict[str, Any]:
         """The arguments that rebuild this architecture."""
-        return {
+        out: dict[str, Any] = {
             "num_residual_blocks": self.num_residual_blocks,
             "residual_scaling": self.residual_scaling,
         }
+        # the published architecture has neither; only record them when used
+        if self.input_scaling is not None:
+            out["input_scaling"] = {k: list(v) for k, v in self.input_scaling.items()}
+        if self.bed_skip:
+            out["bed_skip"] = True
+        return out
 
     def forward(
         self, x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor
@@ -180,13 +236,27 @@ class Generator(nn.Module):
         torch.Tensor
             250 m bed, ``(N, 1, 4(n-2), 4(m-2))``.
         """
+        bed = x
+        if self.input_scaling is not None:
+            x, w1, w2, w3 = (
+                (t - offset) / scale
+                for t, (offset, scale) in zip(
+                    (x, w1, w2, w3), (self.input_scaling[k] for k in SCALED_INPUTS), strict=True
+                )
+            )
         a1 = _leaky(self.pre_residual_conv_layer(self.input_block(x, w1, w2, w3)))
         a3 = a1 + self.post_residual_conv_layer(self.residual_network(a1))
         up = F.interpolate(a3, scale_factor=2, mode="nearest")
         up = _leaky(self.post_upsample_conv_layer_1(up))
         up = F.interpolate(up, scale_factor=2, mode="nearest")
         up = _leaky(self.post_upsample_conv_layer_2(up))
-        return self.final_conv_layer2(_leaky(self.final_conv_layer1(up)))
+        y = self.final_conv_layer2(_leaky(self.final_conv_layer1(up)))
+        if self.input_scaling is not None:
+            offset, scale = self.input_scaling["bed"]
+            y = y * scale + (0.0 if self.bed_skip else offset)
+        if self.bed_skip:
+            y = y + bilinear_bed(bed)
+        return y
 
     @staticmethod
     def output_shape(height: int, width: int) -> tuple[int, int]:

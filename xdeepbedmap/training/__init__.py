@@ -1,0 +1,1 @@
+"""Training DeepBedMap: tiles, losses, the GAN trainer and hyperparameter tuning."""
