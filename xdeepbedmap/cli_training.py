@@ -152,6 +152,109 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_worker(args: argparse.Namespace, tiles_store: str) -> None:
+    """One tuning process: open the shared study and run trials until the budget is spent."""
+    import torch
+
+    from xdeepbedmap.training.tiles import TileDataset, open_tiles, split_tiles
+    from xdeepbedmap.training.trainer import TrainConfig
+    from xdeepbedmap.training.tune import SearchSpace, make_objective, open_study, run_study
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    space = SearchSpace().with_overrides(args.search or [])
+    tiles = open_tiles(tiles_store)
+    train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
+    base = TrainConfig(
+        seed=args.seed,
+        adversarial=not args.no_adversarial,
+        bed_skip=args.bed_skip,
+        adam_eps=args.adam_eps,
+    )
+    study = open_study(
+        args.study,
+        args.storage,
+        n_startup_trials=args.startup_trials,
+        max_epochs=space.epochs[1],
+        seed=args.seed,
+        heartbeat_interval=args.heartbeat,
+    )
+    holdout = _holdout(args)
+    objective = make_objective(
+        TileDataset(tiles, train_idx),
+        TileDataset(tiles, val_idx),
+        holdout,
+        space,
+        base,
+        Path(args.run_root) / args.study,
+        device=args.device,
+    )
+    run_study(study, objective, args.trials)
+
+
+def _holdout(args: argparse.Namespace) -> tuple[Any, Any]:
+    from xdeepbedmap.synthetic import make_region
+
+    if args.synthetic:
+        inputs, truth = make_region(_parse_shape(args.synthetic_shape), seed=args.holdout_seed)
+        return inputs, truth
+    from xdeepbedmap.catalog import open_inputs, open_truth
+
+    inputs = open_inputs(args.holdout_catalog, data_dir=args.data_dir)
+    return inputs, open_truth(args.holdout_catalog, data_dir=args.data_dir).compute()
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    import multiprocessing
+
+    from xdeepbedmap.training.tiles import TileLayout, build_tiles
+    from xdeepbedmap.training.tune import export_best, open_study
+
+    if args.synthetic and args.holdout_seed in parse_seeds(args.synthetic):
+        raise ValueError(f"--holdout-seed {args.holdout_seed} is also a training seed")
+    run_root = Path(args.run_root)
+    run_root.mkdir(parents=True, exist_ok=True)
+    tiles_store = str(run_root / f"{args.study}-tiles.zarr")
+    tiles = build_tiles(
+        training_regions(args), store=tiles_store, layout=TileLayout(stride=args.stride)
+    )
+    print(f"study {args.study!r} in {args.storage}: {tiles.sizes['tile']} tiles, "
+          f"{args.trials} trials, {args.workers} worker process(es)")  # fmt: skip
+    # create the study (and its tables) once, before workers race to do it
+    open_study(args.study, args.storage, seed=None, heartbeat_interval=args.heartbeat)
+    if args.workers == 1:
+        _tune_worker(args, tiles_store)
+    else:
+        context = multiprocessing.get_context("spawn")  # torch and zarr threads: no fork
+        workers = [
+            context.Process(target=_tune_worker, args=(args, tiles_store))
+            for _ in range(args.workers)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        failed = [w.exitcode for w in workers if w.exitcode]
+        if failed:
+            raise RuntimeError(f"{len(failed)} tuning worker(s) failed (exit codes {failed})")
+    study = open_study(args.study, args.storage, seed=None)
+    states: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    best = study.best_trial
+    print(f"trials: {states}")
+    print(f"best trial #{best.number}: held-out RMSE {best.value:.2f} m "
+          f"(bicubic {best.user_attrs.get('bicubic_rmse', float('nan')):.2f} m)")  # fmt: skip
+    for key, value in best.params.items():
+        print(f"  {key} = {value}")
+    if args.output:
+        print(f"  wrote {export_best(study, args.output)}")
+    from xdeepbedmap.training.tune import storage_url
+
+    print(f"browse: optuna-dashboard {storage_url(args.storage)}")
+    return 0
+
+
 def _add_region_options(parser: argparse.ArgumentParser, default_catalog: str | None) -> None:
     parser.add_argument(
         "--synthetic", help="synthetic region seeds, e.g. 100-115 (instead of a catalog)"
@@ -211,3 +314,37 @@ def add_training_commands(sub: Any) -> None:
     ev.add_argument("--figure", help="comparison PNG to write")
     ev.add_argument("--json", help="write the table as JSON")
     ev.set_defaults(func=_cmd_evaluate)
+
+    tu = sub.add_parser(
+        "tune",
+        help="search hyperparameters with Optuna (TPE + Hyperband) in a persistent study",
+        description="Run trials of an Optuna study stored in SQLite: each trains a generator, "
+        "reports validation RMSE per epoch for Hyperband pruning and is scored by its RMSE on a "
+        "held-out region. Rerun to resume; several --workers share the study.",
+    )
+    _add_region_options(tu, default_catalog="demo")
+    tu.add_argument("--study", default="deepbedmap", help="study name (default deepbedmap)")
+    tu.add_argument("--storage", default="tune.db", help="SQLite file or SQLAlchemy URL")
+    tu.add_argument("--trials", type=int, default=50, help="finished trials wanted in the study")
+    tu.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+    tu.add_argument("--threads", type=int, help="torch threads per worker")
+    tu.add_argument(
+        "--search",
+        action="append",
+        help="override a range: epochs=2:6, num_residual_blocks=1:2, batch_size=16,32 ...",
+    )
+    tu.add_argument("--startup-trials", type=int, default=20, help="random trials before TPE")
+    tu.add_argument("--holdout-seed", type=int, default=42, help="synthetic held-out region")
+    tu.add_argument("--holdout-catalog", default="demo", help="held-out region (catalogs)")
+    tu.add_argument("--stride", type=int, default=36)
+    tu.add_argument("--validation-fraction", type=float, default=0.05)
+    tu.add_argument("--seed", type=int, default=0)
+    tu.add_argument("--adam-eps", type=float, default=1e-8)
+    tu.add_argument("--bed-skip", action="store_true")
+    tu.add_argument("--no-adversarial", action="store_true")
+    tu.add_argument(
+        "--heartbeat", type=int, default=10, help="s; a trial silent for 2x this is retried"
+    )
+    tu.add_argument("--run-root", default="runs/tune", help="trial run folders and tile cache")
+    tu.add_argument("--output", help="write the best trial's checkpoint here")
+    tu.set_defaults(func=_cmd_tune)

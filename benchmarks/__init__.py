@@ -1,0 +1,1 @@
+"""asv benchmarks (``bench_*.py``) and stand-alone measurement scripts."""

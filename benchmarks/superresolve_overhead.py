@@ -1,0 +1,97 @@
+"""Chunked ``superresolve`` vs the bare generator on the same region, in one run.
+
+The bare generator runs the region's non-overlapping ``chunks x chunks``
+windows (each with the one-pixel border the network needs, inputs already
+tensors) through the model: the least work any method must do. ``superresolve``
+adds the halo, NaN filling, dask scheduling and masking. Both use the same
+model and thread count; the ratio of their base-px/s is the overhead.
+
+    python benchmarks/superresolve_overhead.py [--size 192] [--chunks 64] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import dask
+import numpy as np
+import torch
+
+import xdeepbedmap  # noqa: F401 - accessor
+from xdeepbedmap.inference import DEFAULT_HALO
+from xdeepbedmap.model_store import load_model, resolve_model
+from xdeepbedmap.synthetic import make_region
+
+
+def bare_generator(ds, model, chunks: int) -> float:
+    """Seconds to run the region's chunks as windows with a 1 px border."""
+    factors = {"bed": 1, "surface": 10, "vx": 2, "vy": 2, "accumulation": 1}
+    padded = {
+        name: np.pad(ds[name].values.astype(np.float32), f, mode="reflect")
+        for name, f in factors.items()
+    }
+
+    def cut(name: str, r: int, c: int, h: int, w: int) -> np.ndarray:
+        f = factors[name]
+        return padded[name][f * r : f * (r + h + 2), f * c : f * (c + w + 2)]
+
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    windows = []
+    for r in range(0, ny, chunks):
+        for c in range(0, nx, chunks):
+            h, w = min(chunks, ny - r), min(chunks, nx - c)
+            arrays = (
+                cut("bed", r, c, h, w)[None],
+                cut("surface", r, c, h, w)[None],
+                np.stack([cut("vx", r, c, h, w), cut("vy", r, c, h, w)]),
+                cut("accumulation", r, c, h, w)[None],
+            )
+            windows.append(tuple(torch.from_numpy(np.ascontiguousarray(a[None])) for a in arrays))
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for inputs in windows:
+            model(*inputs)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=192, help="region side, base px")
+    parser.add_argument("--chunks", type=int, default=64, help="base px per chunk")
+    parser.add_argument("--halo", type=int, default=DEFAULT_HALO)
+    parser.add_argument("--model", default=None, help="default: the bundled demo model")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    ds, _ = make_region((args.size, args.size), seed=7, ocean=False)
+    spec = resolve_model(args.model)
+    model = load_model(spec, torch.device("cpu"), torch.float32)
+    lazy = ds.chunk({"y": args.chunks, "x": args.chunks})
+    pixels = args.size**2
+    bare_generator(ds, model, args.chunks)  # warm-up
+    rows = []
+    for _ in range(args.repeats):
+        bare = bare_generator(ds, model, args.chunks)
+        start = time.perf_counter()
+        # one dask thread: torch already uses every core inside each block
+        with dask.config.set(scheduler="threads", num_workers=1):
+            lazy.deepbedmap.superresolve(spec, halo=args.halo).compute()
+        chunked = time.perf_counter() - start
+        rows.append((pixels / bare, pixels / chunked))
+    bare_rate = max(r[0] for r in rows)
+    chunked_rate = max(r[1] for r in rows)
+    name = spec.path.rsplit("/", 1)[-1]
+    print(
+        f"region {args.size} x {args.size} base px, chunks {args.chunks}, halo {args.halo}, "
+        f"{torch.get_num_threads()} torch threads, model {name}"
+    )
+    print(f"bare generator : {bare_rate:10,.0f} base px/s")
+    print(f"superresolve   : {chunked_rate:10,.0f} base px/s")
+    print(f"ratio          : {chunked_rate / bare_rate:.3f}")
+
+
+if __name__ == "__main__":
+    main()

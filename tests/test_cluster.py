@@ -1,0 +1,83 @@
+"""Clusters: CPU fallback, GPU-only routing of network tasks, continent-scale graphs."""
+
+from __future__ import annotations
+
+import time
+
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import xdeepbedmap  # noqa: F401 - accessor
+from xdeepbedmap.cluster import connect, make_cluster
+from xdeepbedmap.grids import VARIABLES, Grid
+from xdeepbedmap.model import Generator
+from xdeepbedmap.synthetic import make_region
+
+
+def test_make_cluster_falls_back_to_cpu_without_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with make_cluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
+        assert type(cluster).__name__ == "LocalCluster"
+        assert all(w.resources == {} for w in cluster.workers.values())
+    with pytest.raises(RuntimeError, match="dask-cuda"):
+        make_cluster(gpu=True)
+    with pytest.raises(ValueError, match="'local' or 'cuda'"):
+        connect("kubernetes")
+
+
+def test_network_tasks_run_only_on_gpu_resource_workers():
+    from distributed import Client, Scheduler, SpecCluster, Worker
+
+    workers = {
+        "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
+        "cpu": {"cls": Worker, "options": {"nthreads": 2}},
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
+    ds, _ = make_region((24, 24), seed=2)
+    torch.manual_seed(0)
+    model = Generator(num_residual_blocks=1)
+    with SpecCluster(workers=workers, scheduler=scheduler) as cluster, Client(cluster) as client:
+        gpu_address = cluster.workers["gpu"].address
+        # the fake GPU is a CPU: the annotation, not the device, routes the tasks
+        out = ds.chunk({"y": 8, "x": 8}).deepbedmap.superresolve(
+            model, halo=2, device="cpu", resources={"GPU": 1}
+        )
+        with client.get_task_stream() as stream:
+            values = out.compute()
+        network = [t for t in stream.data if "deepbedmap-superresolve" in t["key"]]
+        assert len(network) == 9
+        assert {t["worker"] for t in network} == {gpu_address}
+        assert {t["worker"] for t in stream.data} > {gpu_address}  # the rest may go anywhere
+    assert values.shape == (96, 96)
+
+
+def continental_inputs(base_shape=(6667, 6667), chunks=256) -> xr.Dataset:
+    """Lazy inputs of BEDMAP2's size (surface 66,670 x 66,670), nothing materialised."""
+    base = Grid(-3_333_500.0, 3_333_500.0, 1000.0, base_shape, "EPSG:3031")
+    variables = {}
+    for name, (ydim, xdim, factor) in VARIABLES.items():
+        grid = base.zoom(factor)
+        data = da.zeros(grid.shape, dtype=np.float32, chunks=factor * chunks)
+        variables[name] = xr.DataArray(data, dims=(ydim, xdim), coords=grid.coords(ydim, xdim))
+    return xr.Dataset(variables).rio.write_crs("EPSG:3031")
+
+
+def test_continent_graph_is_lazy_with_tasks_proportional_to_chunks():
+    counts = {}
+    for size in (1667, 6667):
+        start = time.perf_counter()
+        out = continental_inputs((size, size)).deepbedmap.superresolve(
+            Generator(num_residual_blocks=1), halo=8
+        )
+        elapsed = time.perf_counter() - start
+        assert elapsed < 30, f"building the graph took {elapsed:.1f} s"
+        chunks = len(out.chunks[0]) * len(out.chunks[1])
+        counts[size] = (len(out.data.__dask_graph__()), chunks)
+    assert out.shape == (4 * 6667, 4 * 6667) and counts[6667][1] == 27 * 27
+    per_chunk = {size: tasks / chunks for size, (tasks, chunks) in counts.items()}
+    # a bounded number of tasks per chunk (inputs, overlaps, network), the same at both sizes
+    assert per_chunk[6667] < 60
+    assert per_chunk[6667] == pytest.approx(per_chunk[1667], rel=0.25)
