@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 import xarray as xr
 
 import xdeepbedmap  # noqa: F401 - accessor
-from xdeepbedmap.cluster import connect, make_cluster
+from xdeepbedmap.cluster import KEEP_ANNOTATIONS, connect, make_cluster
 from xdeepbedmap.grids import VARIABLES, Grid
 from xdeepbedmap.model import Generator
 from xdeepbedmap.synthetic import make_region
@@ -21,7 +22,7 @@ def test_make_cluster_falls_back_to_cpu_without_gpus(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with make_cluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
         assert type(cluster).__name__ == "LocalCluster"
-        assert all(w.resources == {} for w in cluster.workers.values())
+        assert all(not w.state.total_resources for w in cluster.workers.values())
     with pytest.raises(RuntimeError, match="dask-cuda"):
         make_cluster(gpu=True)
     with pytest.raises(ValueError, match="'local' or 'cuda'"):
@@ -29,7 +30,7 @@ def test_make_cluster_falls_back_to_cpu_without_gpus(monkeypatch):
 
 
 def test_network_tasks_run_only_on_gpu_resource_workers():
-    from distributed import Client, Scheduler, SpecCluster, Worker
+    from distributed import Client, Scheduler, SpecCluster, Worker, get_task_stream
 
     workers = {
         "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
@@ -45,7 +46,8 @@ def test_network_tasks_run_only_on_gpu_resource_workers():
         out = ds.chunk({"y": 8, "x": 8}).deepbedmap.superresolve(
             model, halo=2, device="cpu", resources={"GPU": 1}
         )
-        with client.get_task_stream() as stream:
+        # low-level fusion would merge the network tasks with unannotated ones
+        with dask.config.set(KEEP_ANNOTATIONS), get_task_stream(client) as stream:
             values = out.compute()
         network = [t for t in stream.data if "deepbedmap-superresolve" in t["key"]]
         assert len(network) == 9

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["connect", "cuda_available", "make_cluster"]
+__all__ = ["KEEP_ANNOTATIONS", "connect", "cuda_available", "make_cluster"]
+
+#: Dask configuration under which task annotations reach the scheduler: dask's
+#: low-level task fusion merges annotated network tasks with unannotated
+#: neighbours and drops the annotation (the GPU tasks would then run anywhere).
+#: :func:`connect` sets it; set it yourself around ``compute`` on a cluster
+#: you started otherwise: ``with dask.config.set(KEEP_ANNOTATIONS): ...``.
+KEEP_ANNOTATIONS = {"optimization.fuse.active": False}
 
 
 def cuda_available() -> bool:
@@ -77,8 +84,10 @@ def connect(cluster: str | None = None, scheduler: str | None = None, **kwargs: 
     **kwargs
         Passed to :func:`make_cluster`.
     """
+    import dask
     from distributed import Client
 
+    dask.config.set(KEEP_ANNOTATIONS)
     if scheduler:
         return Client(scheduler)
     if cluster not in ("local", "cuda"):

@@ -233,7 +233,10 @@ def _compute_with_progress(
     except (ImportError, ValueError):
         client = None
     if client is not None:
-        futures = client.compute(writes)
+        from xdeepbedmap.cluster import KEEP_ANNOTATIONS
+
+        with dask.config.set(KEEP_ANNOTATIONS):  # GPU tasks stay on GPU workers
+            futures = client.compute(writes)
         for future in as_completed(futures):
             future.result()  # re-raise a failed chunk here
             done += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from os import PathLike
@@ -297,7 +298,9 @@ def build_tiles(
     partial = store.with_name(store.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
-    tiles.chunk({"tile": 256}).to_zarr(partial, mode="w", consolidated=True)
+    with warnings.catch_warnings():  # zarr 3 calls consolidated metadata non-standard
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        tiles.chunk({"tile": 256}).to_zarr(partial, mode="w", consolidated=True)
     partial.rename(store)
     return xr.open_zarr(store)
 
