@@ -39,8 +39,10 @@ demo-model: $(STAMP)
 		--blocks 4 --batch-size 32 --epochs 12 --bed-skip --seed 0 --half --overwrite \
 		--run-dir $(DEMO_MODEL_RUN) --output xdeepbedmap/data/demo_model.safetensors
 
+# asv's quick mode (each benchmark once) in this environment; see docs/performance.md
 bench: $(STAMP)
-	$(PY) benchmarks/generator_throughput.py
+	$(VENV)/bin/asv machine --yes --machine local > /dev/null
+	$(VENV)/bin/asv run --python=same --quick --show-stderr --dry-run --machine local
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .hypothesis .ruff_cache

@@ -83,3 +83,16 @@ def test_continent_graph_is_lazy_with_tasks_proportional_to_chunks():
     # a bounded number of tasks per chunk (inputs, overlaps, network), the same at both sizes
     assert per_chunk[6667] < 60
     assert per_chunk[6667] == pytest.approx(per_chunk[1667], rel=0.25)
+
+
+def test_cli_runs_on_a_local_cluster_like_on_threads(tmp_path, capsys):
+    from xdeepbedmap.cli import main
+    from xdeepbedmap.io import open_zarr_output
+
+    common = ["superresolve", "--chunks", "40", "--halo", "4"]
+    assert main([*common, "--output", str(tmp_path / "threads.zarr")]) == 0
+    assert main([*common, "--cluster", "local", "--output", str(tmp_path / "cluster.zarr")]) == 0
+    assert "dask cluster:" in capsys.readouterr().out
+    a = open_zarr_output(tmp_path / "threads.zarr")["bed"].values
+    b = open_zarr_output(tmp_path / "cluster.zarr")["bed"].values
+    np.testing.assert_array_equal(a, b)

@@ -8,6 +8,7 @@ the traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -142,9 +143,21 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         f"catalog {args.catalog} with {result.attrs['model']}, "
         f"{n_chunks} chunks, halo {result.attrs['halo_base_px']}"
     )
+    # the resumable Zarr store first: later outputs are copied from it
+    outputs.sort(key=lambda p: p.suffix.lower() != ".zarr")
+    client = None
+    if args.cluster or args.scheduler:
+        from xdeepbedmap.cluster import connect
+
+        client = connect(args.cluster or "local", args.scheduler)
+        print(f"dask cluster: {client.dashboard_link}")
     start = time.perf_counter()
     written = []
-    with dask.config.set(scheduler="threads"), ProgressBar(minimum=1.0, dt=0.5):
+    scheduler = (
+        contextlib.nullcontext() if client is not None else dask.config.set(scheduler="threads")
+    )
+    progress = contextlib.nullcontext() if client is not None else ProgressBar(minimum=1.0, dt=0.5)
+    with scheduler, progress:
         for i, out in enumerate(outputs):
             # later outputs are copied from the first one, not recomputed
             source = result if i == 0 else _reopen(written[0])
@@ -172,6 +185,11 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
     )
     for path in written:
         print(f"  wrote {path}")
+    if client is not None:
+        cluster = client.cluster
+        client.close()
+        if cluster is not None and not args.scheduler:
+            cluster.close()
     return 0
 
 
@@ -254,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="output .tif (COG) or .zarr (resumable); repeat for several",
     )
+    sr.add_argument("--cluster", choices=["local", "cuda"], help="start a local dask cluster")
+    sr.add_argument("--scheduler", help="address of a running dask scheduler (tcp://...)")
     sr.add_argument("--figure", help="also write a comparison PNG (inputs, bicubic, result)")
     sr.add_argument("--truth", action="store_true", help="show the catalog's truth in the figure")
     sr.add_argument("--overwrite", action="store_true", help="replace existing outputs")

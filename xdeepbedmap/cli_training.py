@@ -249,6 +249,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         print(f"  {key} = {value}")
     if args.output:
         print(f"  wrote {export_best(study, args.output)}")
+    if args.figure:
+        from xdeepbedmap.training.tune import plot_study
+
+        print(f"  wrote {plot_study(study, args.figure)}")
     from xdeepbedmap.training.tune import storage_url
 
     print(f"browse: optuna-dashboard {storage_url(args.storage)}")
@@ -347,4 +351,5 @@ def add_training_commands(sub: Any) -> None:
     )
     tu.add_argument("--run-root", default="runs/tune", help="trial run folders and tile cache")
     tu.add_argument("--output", help="write the best trial's checkpoint here")
+    tu.add_argument("--figure", help="write the optimisation history and epochs plot (PNG)")
     tu.set_defaults(func=_cmd_tune)

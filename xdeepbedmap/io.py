@@ -42,6 +42,17 @@ def _as_dask(array: xr.DataArray) -> da.Array:
     return data if isinstance(data, da.Array) else da.from_array(data, chunks=data.shape)
 
 
+def _write_lock() -> Any:
+    """A lock for rasterio writes: a cluster-wide one under distributed."""
+    try:
+        from distributed import Lock, get_client
+
+        get_client()
+        return Lock("xdeepbedmap-cog-write")
+    except (ImportError, ValueError):
+        return threading.Lock()
+
+
 def to_cog(
     array: xr.DataArray,
     path: str | PathLike[str],
@@ -89,7 +100,7 @@ def to_cog(
             compress="DEFLATE",
             predictor=3,
             BIGTIFF="IF_SAFER",
-            lock=threading.Lock(),
+            lock=_write_lock(),
         )
         rasterio.shutil.copy(
             staging,

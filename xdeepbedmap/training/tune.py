@@ -31,7 +31,15 @@ import xarray as xr
 from xdeepbedmap.training.tiles import TileDataset
 from xdeepbedmap.training.trainer import TrainConfig, TrainingDiverged, train
 
-__all__ = ["SearchSpace", "make_objective", "open_study", "run_study", "storage_url"]
+__all__ = [
+    "SearchSpace",
+    "export_best",
+    "make_objective",
+    "open_study",
+    "plot_study",
+    "run_study",
+    "storage_url",
+]
 
 
 @dataclass(frozen=True)
@@ -245,3 +253,41 @@ def export_best(study: optuna.Study, output: str | PathLike[str]) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, output)
     return output
+
+
+def plot_study(study: optuna.Study, path: str | PathLike[str]) -> Path:
+    """Plot the optimisation history and every trial's learning curve to a PNG.
+
+    Left: held-out RMSE per completed trial and the best so far (bicubic as a
+    reference line). Right: validation RMSE per epoch, pruned trials dashed with crosses.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    numbers = [t.number for t in complete]
+    values = [t.value for t in complete]
+    ax1.plot(numbers, values, "o", label="trial")
+    best = [min(values[: i + 1]) for i in range(len(values))]
+    ax1.step(numbers, best, where="post", color="C3", label="best so far")
+    bicubic = [t.user_attrs.get("bicubic_rmse") for t in complete]
+    if bicubic and bicubic[0] is not None:
+        ax1.axhline(bicubic[0], color="grey", ls="--", lw=1, label="bicubic")
+    ax1.set(xlabel="trial", ylabel="held-out RMSE (m)", title="optimisation history")
+    ax1.legend()
+    for t in trials:
+        if not t.intermediate_values:
+            continue
+        steps = sorted(t.intermediate_values)
+        pruned = t.state == TrialState.PRUNED
+        ax2.plot(steps, [t.intermediate_values[s] for s in steps], "x--" if pruned else "-", lw=1)
+    ax2.set(xlabel="epoch", ylabel="validation RMSE (m)", yscale="log",
+            title="learning curves (x--: pruned)")  # fmt: skip
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
