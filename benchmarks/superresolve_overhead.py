@@ -1,8 +1,9 @@
 """Chunked ``superresolve`` vs the bare generator on the same region, in one run.
 
-The bare generator runs the region's non-overlapping ``chunks x chunks``
-windows (each with the one-pixel border the network needs, inputs already
-tensors) through the model: the least work any method must do. ``superresolve``
+The bare generator runs the region's non-overlapping windows (of
+``--bare-window`` base px, default the same window size superresolve uses,
+each with the one-pixel border the network needs, inputs already tensors)
+through the model: the least work any method must do. ``superresolve``
 adds the halo, NaN filling, dask scheduling and masking. Both use the same
 model and thread count; the ratio of their base-px/s is the overhead.
 
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 import xdeepbedmap  # noqa: F401 - accessor
-from xdeepbedmap.inference import DEFAULT_HALO
+from xdeepbedmap.inference import DEFAULT_HALO, DEFAULT_WINDOW
 from xdeepbedmap.model_store import load_model, resolve_model
 from xdeepbedmap.synthetic import make_region
 
@@ -60,6 +61,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=192, help="region side, base px")
     parser.add_argument("--chunks", type=int, default=64, help="base px per chunk")
     parser.add_argument("--halo", type=int, default=DEFAULT_HALO)
+    parser.add_argument(
+        "--bare-window", type=int, default=DEFAULT_WINDOW, help="bare generator window, base px"
+    )
     parser.add_argument("--model", default=None, help="default: the bundled demo model")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--repeats", type=int, default=2)
@@ -71,10 +75,10 @@ def main() -> None:
     model = load_model(spec, torch.device("cpu"), torch.float32)
     lazy = ds.chunk({"y": args.chunks, "x": args.chunks})
     pixels = args.size**2
-    bare_generator(ds, model, args.chunks)  # warm-up
+    bare_generator(ds, model, args.bare_window)  # warm-up
     rows = []
     for _ in range(args.repeats):
-        bare = bare_generator(ds, model, args.chunks)
+        bare = bare_generator(ds, model, args.bare_window)
         start = time.perf_counter()
         # one dask thread: torch already uses every core inside each block
         with dask.config.set(scheduler="threads", num_workers=1):

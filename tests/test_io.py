@@ -147,3 +147,18 @@ def test_resume_refuses_a_different_array(tmp_path):
     assert partial.exists()
     with pytest.raises(ValueError, match="does not match"):
         to_zarr(field.chunk({"y": 48}), tmp_path / "bed.zarr")
+
+
+def test_irregular_chunks_are_made_regular_for_zarr(tmp_path):
+    field = lazy_field()
+    irregular = field.isel(y=slice(5, None), x=slice(3, None))  # chunks (27, 32, 32), (13, 16 ...)
+    assert irregular.chunks[0][0] != irregular.chunks[0][1]
+    back = open_zarr_output(to_zarr(irregular, tmp_path / "bed.zarr"))["bed"]
+    np.testing.assert_array_equal(back.values, irregular.values)
+
+
+def test_each_chunk_is_computed_once_even_when_rechunked(tmp_path):
+    calls: list = []
+    irregular = lazy_field(calls).isel(y=slice(5, None), x=slice(3, None))
+    to_zarr(irregular, tmp_path / "bed.zarr")
+    assert len(calls) == 15  # the source chunks, each once

@@ -27,6 +27,7 @@ __all__ = ["IncompleteOutputError", "open_zarr_output", "to_cog", "to_zarr"]
 
 _DONE_DIR = ".xdeepbedmap-done"
 _COMPLETE_ATTR = "xdeepbedmap_complete"
+_WRITE_PREFIX = "xdeepbedmap-write-"
 
 
 class IncompleteOutputError(RuntimeError):
@@ -38,8 +39,17 @@ def _partial(path: Path) -> Path:
 
 
 def _as_dask(array: xr.DataArray) -> da.Array:
+    """The array's dask data with regular chunks (all equal but the last).
+
+    Zarr chunks are regular; a dask chunk straddling two of them (e.g. after
+    subsetting a region) would be written by two tasks at once, so such
+    arrays are rechunked to their largest chunk size first.
+    """
     data = array.data
-    return data if isinstance(data, da.Array) else da.from_array(data, chunks=data.shape)
+    if not isinstance(data, da.Array):
+        return da.from_array(data, chunks=data.shape)
+    regular = all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in data.chunks)
+    return data if regular else data.rechunk(tuple(max(c) for c in data.chunks))
 
 
 def _write_lock() -> Any:
@@ -185,6 +195,7 @@ def to_zarr(
         shutil.rmtree(store)
     tmp = _partial(store)
     data = _as_dask(array)
+    array = array.copy(data=data)
     if tmp.exists():
         spec = json.loads((tmp / _DONE_DIR / "spec.json").read_text())
         if spec != {"shape": list(array.shape), "chunks": [list(c) for c in data.chunks]}:
@@ -199,27 +210,27 @@ def to_zarr(
     import zarr
 
     target = zarr.open_array(str(tmp), path=name, mode="r+")
-    starts = [np.cumsum((0,) + c[:-1]) for c in data.chunks]
     indices = list(np.ndindex(*data.numblocks))
     todo = [i for i in indices if not _done_marker(tmp, i).exists()]
     done = len(indices) - len(todo)
 
-    def write(block: np.ndarray, index: tuple[int, ...]) -> tuple[int, ...]:
-        region = tuple(
-            slice(int(s[i]), int(s[i]) + n)
-            for s, i, n in zip(starts, index, block.shape, strict=True)
-        )
-        target[region] = block
+    def write(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        info = block_info[0]  # type: ignore[index]
+        index = tuple(info["chunk-location"])
+        target[tuple(slice(a, b) for a, b in info["array-location"])] = block
         _done_marker(tmp, index).touch()  # only after the data is written
-        return index
+        return np.ones((1,) * block.ndim, dtype=bool)
 
-    writes = [
-        dask.delayed(write)(
-            data.blocks[i], i, dask_key_name=f"xdeepbedmap-write-{'.'.join(map(str, i))}"
-        )
-        for i in todo
-    ]
-    _compute_with_progress(writes, done, len(indices), progress)
+    # one tiny result per chunk, selected as array blocks: wrapping each chunk
+    # in its own delayed call let dask inline shared tasks and recompute them
+    written = data.map_blocks(
+        write,
+        chunks=tuple((1,) * n for n in data.numblocks),
+        dtype=bool,
+        meta=np.empty((0,) * data.ndim, dtype=bool),
+        name=f"{_WRITE_PREFIX}{dask.base.tokenize(data, str(tmp))}",
+    )
+    _compute_with_progress([written.blocks[i] for i in todo], done, len(indices), progress)
 
     shutil.rmtree(tmp / _DONE_DIR)
     group = zarr.open_group(str(tmp), mode="r+")
@@ -261,7 +272,8 @@ def _compute_with_progress(
         def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
             nonlocal done
             name = key[0] if isinstance(key, tuple) else key
-            if str(name).startswith("xdeepbedmap-write-"):
+            # the write task may be fused with its block selection: match inside the name
+            if _WRITE_PREFIX.rstrip("-") in str(name):
                 done += 1
                 if progress:
                     progress(done, total)
