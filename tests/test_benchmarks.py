@@ -10,6 +10,7 @@ import pytest
 from benchmarks import bench_model, bench_workflow
 
 TINY = {"WINDOW": 6, "BLOCKS": 1, "SIZE": 24, "CHUNKS": 12, "BATCH": 2, "HALO": 2}
+# (GeneratorForward.WINDOW is its window; Superresolve.WINDOW the bare windows)
 
 CLASSES = [
     cls
