@@ -96,3 +96,25 @@ def test_cli_runs_on_a_local_cluster_like_on_threads(tmp_path, capsys):
     a = open_zarr_output(tmp_path / "threads.zarr")["bed"].values
     b = open_zarr_output(tmp_path / "cluster.zarr")["bed"].values
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.gpu
+def test_superresolve_on_cuda_matches_cpu_and_routes_to_gpu_workers():
+    ds, _ = make_region((24, 24), seed=4)
+    torch.manual_seed(0)
+    model = Generator(num_residual_blocks=1)
+    cpu = ds.deepbedmap.superresolve(model, halo=4, device="cpu")
+    gpu = ds.deepbedmap.superresolve(model, halo=4, device="cuda")
+    scale = float(np.nanstd(cpu))
+    assert float(np.nanmax(np.abs(gpu - cpu))) / scale < 1e-3
+    half = ds.deepbedmap.superresolve(model, halo=4, device="cuda", dtype="bfloat16")
+    assert float(np.nanmax(np.abs(half - cpu))) / scale < 5e-2
+    lazy = ds.chunk({"y": 12, "x": 12}).deepbedmap.superresolve(model, halo=4, device="cuda")
+    layers = lazy.data.__dask_graph__().layers
+    assert any(
+        (layer.annotations or {}).get("resources") == {"GPU": 1} for layer in layers.values()
+    )
+    pytest.importorskip("dask_cuda")
+    with connect("cuda") as client:
+        np.testing.assert_allclose(lazy.compute().values, gpu.values, rtol=0, atol=1e-3 * scale)
+        assert client.scheduler_info()["workers"]
