@@ -135,3 +135,10 @@ def test_partial_truth_and_scattered_points(region):
     assert gridded.shape == (12, 12)
     assert gridded.values[0, 0] == 150.0 and gridded.values[0, 1] == 50.0
     assert gridded.values[11, 11] == 7.0 and np.isfinite(gridded.values).sum() == 3
+
+
+def test_cache_of_other_regions_with_the_same_geometry_is_refused(tmp_path):
+    store = tmp_path / "tiles.zarr"
+    build_tiles([make_region((24, 24), seed=1)], store=store, layout=TileLayout(stride=8))
+    with pytest.raises(ValueError, match="another recipe"):
+        build_tiles([make_region((24, 24), seed=2)], store=store, layout=TileLayout(stride=8))

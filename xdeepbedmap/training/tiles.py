@@ -270,7 +270,7 @@ def build_tiles(
         from). Lazy (Zarr-backed) when ``store`` is given.
     """
     layout = layout or TileLayout()
-    recipe = {"layout": asdict(layout), "regions": [_describe(ds) for ds, _ in regions]}
+    recipe = {"layout": asdict(layout), "regions": [_describe(ds, t) for ds, t in regions]}
     if store is not None:
         store = Path(store)
         if store.exists():
@@ -305,10 +305,17 @@ def build_tiles(
     return xr.open_zarr(store)
 
 
-def _describe(ds: xr.Dataset) -> dict[str, Any]:
+def _describe(ds: xr.Dataset, truth: xr.DataArray) -> dict[str, Any]:
+    """Where a region is and a fingerprint of its values (dask's deterministic token)."""
+    from dask.base import tokenize
+
     base = validate_inputs(ds)
-    return {"left": base.left, "top": base.top, "shape": list(base.shape), **ds.attrs.get(
-        "xdeepbedmap_region", {})}  # fmt: skip
+    return {
+        "left": base.left,
+        "top": base.top,
+        "shape": list(base.shape),
+        "token": tokenize(ds, truth),
+    }
 
 
 def _as_dataset(pieces: list[dict[str, np.ndarray]], recipe: dict[str, Any]) -> xr.Dataset:
