@@ -35,7 +35,7 @@ from scipy import ndimage
 
 import xdeepbedmap
 from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, output_grid, validate_inputs
-from xdeepbedmap.inputs import rechunk_nested
+from xdeepbedmap.inputs import nested_chunks, rechunk_nested
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model.checkpoint import read_checkpoint_metadata
 from xdeepbedmap.model_store import ModelSpec, load_model, resolve_device, resolve_model
@@ -172,22 +172,13 @@ def superresolve_block(
     return out
 
 
-def _nested_spec(cy: tuple[int, ...], cx: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-    """Chunks of every input dimension for base chunks ``cy``, ``cx``."""
-    spec: dict[str, tuple[int, ...]] = {}
-    for ydim, xdim, factor in VARIABLES.values():
-        spec[ydim] = tuple(factor * c for c in cy)
-        spec[xdim] = tuple(factor * c for c in cx)
-    return spec
-
-
 def _ensure_nested_chunks(ds: xr.Dataset, chunks: int | tuple[int, int] | None) -> xr.Dataset:
     """Dask-back ``ds`` with chunks that nest, rechunking only what does not."""
     if chunks is not None:
         return rechunk_nested(ds, chunks)
     if ds["bed"].chunks is None:
         return rechunk_nested(ds, DEFAULT_CHUNKS)
-    spec = _nested_spec(*ds["bed"].chunks)
+    spec = nested_chunks(*ds["bed"].chunks)
     if all(ds[name].chunks == (spec[y], spec[x]) for name, (y, x, _) in VARIABLES.items()):
         return ds
     return ds.chunk(spec)
@@ -203,7 +194,7 @@ def _widen_small_chunks(ds: xr.Dataset, depth: int) -> xr.Dataset:
     wide_y, wide_x = ensure_minimum_chunksize(depth, cy), ensure_minimum_chunksize(depth, cx)
     if (wide_y, wide_x) == (cy, cx):
         return ds
-    return ds.chunk(_nested_spec(wide_y, wide_x))
+    return ds.chunk(nested_chunks(wide_y, wide_x))
 
 
 def superresolve(
