@@ -52,15 +52,23 @@ def _as_dask(array: xr.DataArray) -> da.Array:
     return data if regular else data.rechunk(tuple(max(c) for c in data.chunks))
 
 
+def _current_client() -> Any:
+    """The active distributed ``Client``, or ``None`` (no client, or no distributed)."""
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
 def _write_lock() -> Any:
     """A lock for rasterio writes: a cluster-wide one under distributed."""
-    try:
-        from distributed import Lock, get_client
-
-        get_client()
-        return Lock("xdeepbedmap-cog-write")
-    except (ImportError, ValueError):
+    if _current_client() is None:
         return threading.Lock()
+    from distributed import Lock
+
+    return Lock("xdeepbedmap-cog-write")
 
 
 def to_cog(
@@ -248,13 +256,10 @@ def _compute_with_progress(
     """Compute all writes in one graph (full parallelism), reporting each finished chunk."""
     if not writes:
         return
-    try:
-        from distributed import as_completed, get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
-        client = None
+    client = _current_client()
     if client is not None:
+        from distributed import as_completed
+
         from xdeepbedmap.cluster import KEEP_ANNOTATIONS
 
         with dask.config.set(KEEP_ANNOTATIONS):  # GPU tasks stay on GPU workers

@@ -29,7 +29,15 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
-from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, Grid, grid_of, output_grid, validate_inputs
+from xdeepbedmap.grids import (
+    OUTPUT_FACTOR,
+    TOLERANCE,
+    VARIABLES,
+    Grid,
+    grid_of,
+    output_grid,
+    validate_inputs,
+)
 
 __all__ = [
     "TileDataset",
@@ -102,7 +110,7 @@ def align_truth(truth: xr.DataArray, base: Grid) -> xr.DataArray:
         )
     for axis, mine, theirs in (("x", grid.left, target.left), ("y", grid.top, target.top)):
         offset = ((mine - theirs) / target.resolution) % 1.0
-        if min(offset, 1.0 - offset) > 5e-3:
+        if min(offset, 1.0 - offset) > TOLERANCE:
             raise ValueError(
                 f"truth: {axis} pixel edges are offset by {offset * target.resolution:.3f} m "
                 "from the 250 m output grid of the inputs"
