@@ -22,6 +22,8 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 
+from xdeepbedmap.errors import XDeepBedMapError
+
 __all__ = [
     "BASE_RESOLUTION",
     "DEFAULT_CRS",
@@ -54,7 +56,7 @@ VARIABLES: dict[str, tuple[str, str, int]] = {
 }
 
 
-class NestingError(ValueError):
+class NestingError(XDeepBedMapError, ValueError):
     """Input grids do not follow the nesting contract."""
 
 

@@ -23,6 +23,8 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from xdeepbedmap.errors import XDeepBedMapError
+
 __all__ = ["IncompleteOutputError", "open_zarr_output", "to_cog", "to_zarr"]
 
 _DONE_DIR = ".xdeepbedmap-done"
@@ -30,7 +32,7 @@ _COMPLETE_ATTR = "xdeepbedmap_complete"
 _WRITE_PREFIX = "xdeepbedmap-write-"
 
 
-class IncompleteOutputError(RuntimeError):
+class IncompleteOutputError(XDeepBedMapError, RuntimeError):
     """A Zarr output exists but its write did not finish."""
 
 

@@ -19,6 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.model.generator import Generator
 
 __all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint_metadata", "save_checkpoint"]
@@ -27,7 +28,7 @@ FORMAT = "xdeepbedmap-generator"
 FORMAT_VERSION = "1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(XDeepBedMapError, ValueError):
     """A checkpoint file is unreadable, truncated, tampered with or of another kind."""
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.model import Discriminator, Generator
 from xdeepbedmap.model.checkpoint import save_checkpoint
 from xdeepbedmap.model_store import resolve_device
@@ -38,7 +39,7 @@ METRICS_FILE = "metrics.csv"
 CURVE_FILE = "loss_curve.png"
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(XDeepBedMapError, RuntimeError):
     """The generator loss became NaN or infinite."""
 
 
