@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint
-from xdeepbedmap.model.checkpoint import read_checkpoint_metadata, save_checkpoint, tensor_digest
+from xdeepbedmap.model.checkpoint import model_digest, read_checkpoint_metadata, save_checkpoint
 
 __all__ = ["BUNDLED_MODEL", "ModelSpec", "load_model", "resolve_device", "resolve_model"]
 
@@ -85,7 +85,7 @@ def resolve_model(
     if isinstance(model, ModelSpec):
         return model
     if isinstance(model, Generator):
-        digest = tensor_digest(model.state_dict())
+        digest = model_digest(model)
         path = Path(tempfile.gettempdir()) / "xdeepbedmap-models" / f"{digest}.safetensors"
         if not path.exists():
             save_checkpoint(model, path, note="in-memory model handed to superresolve")
@@ -106,8 +106,13 @@ def resolve_model(
     if path.suffix == ".npz":
         load_chainer_weights(path, residual_scaling)  # validate now, fail before the graph runs
         return ModelSpec(str(path.resolve()), "chainer", _file_digest(path), residual_scaling)
-    digest = read_checkpoint_metadata(path)["sha256"]
-    return ModelSpec(str(path.resolve()), "checkpoint", digest)
+    # verify the whole file now (digest, architecture, finite weights), so a bad
+    # model fails before any output is created, not in the first task
+    loaded = load_checkpoint(path)
+    spec = ModelSpec(str(path.resolve()), "checkpoint", read_checkpoint_metadata(path)["sha256"])
+    with _LOCK:  # this process need not read it again
+        _CACHE.setdefault((spec, "cpu", "torch.float32"), loaded)
+    return spec
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

@@ -20,6 +20,7 @@ from os import PathLike
 import numpy as np
 import torch
 
+from xdeepbedmap.model.checkpoint import check_finite
 from xdeepbedmap.model.generator import Generator
 
 __all__ = ["chainer_key_for", "load_chainer_weights", "read_chainer_archive"]
@@ -135,5 +136,6 @@ def load_chainer_weights(path: str | PathLike[str], residual_scaling: float = 0.
                 f"{path}: array {chainer_key!r} has dtype {array.dtype}, expected float"
             )
         new_state[torch_key] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    check_finite(new_state, str(path))
     model.load_state_dict(new_state)
     return model.eval()

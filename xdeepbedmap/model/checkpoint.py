@@ -2,8 +2,15 @@
 
 A checkpoint is one ``.safetensors`` file: the weights, the hyperparameters
 that rebuild the architecture, free-form metadata (training data, epochs,
-metrics) and a SHA-256 digest over all tensors. Loading never unpickles
-anything, and a truncated or altered file is refused with a clear error.
+metrics) and a SHA-256 digest over the hyperparameters and all tensors, i.e.
+over everything that changes what the model computes. Loading never
+unpickles anything; a truncated or altered file, a header whose
+hyperparameters disagree with its tensors, and non-finite weights are refused
+with a clear error before any model is built.
+
+Format history: version 1 (xdeepbedmap 0.1) digested the tensors only, so an
+edited hyperparameter went unnoticed; such files are refused and can be
+re-signed deliberately with :func:`upgrade_checkpoint`.
 """
 
 from __future__ import annotations
@@ -22,10 +29,21 @@ from safetensors.torch import load_file, save_file
 from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.model.generator import Generator
 
-__all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint_metadata", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "check_finite",
+    "checkpoint_digest",
+    "load_checkpoint",
+    "model_digest",
+    "read_checkpoint_metadata",
+    "save_checkpoint",
+    "upgrade_checkpoint",
+]
 
 FORMAT = "xdeepbedmap-generator"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+#: Older format versions :func:`upgrade_checkpoint` can re-sign.
+_UPGRADABLE = {"1"}
 
 
 class CheckpointError(XDeepBedMapError, ValueError):
@@ -40,6 +58,52 @@ def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
+
+
+def checkpoint_digest(tensors: dict[str, torch.Tensor], hyperparameters: dict[str, Any]) -> str:
+    """SHA-256 over the hyperparameters (canonical JSON) and :func:`tensor_digest`.
+
+    This is a checkpoint's identity: it changes whenever anything that changes
+    the model's output changes.
+    """
+    canonical = json.dumps(hyperparameters, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{canonical}|{tensor_digest(tensors)}".encode()).hexdigest()
+
+
+def model_digest(model: Generator, storage_dtype: torch.dtype | None = None) -> str:
+    """The :func:`checkpoint_digest` a checkpoint of ``model`` would record."""
+    return checkpoint_digest(_tensors_of(model, storage_dtype), model.hyperparameters)
+
+
+def check_finite(tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or infinity, naming the tensors and counts.
+
+    Raises
+    ------
+    CheckpointError
+        If any floating-point tensor has a non-finite value.
+    """
+    bad = {
+        name: int((~torch.isfinite(t)).sum())
+        for name, t in tensors.items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    }
+    if bad:
+        listed = ", ".join(f"{name} ({count})" for name, count in sorted(bad.items())[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise CheckpointError(
+            f"{source}: non-finite weights (NaN or infinity) in {len(bad)} tensor(s): "
+            f"{listed}{more}; the model would output NaN everywhere"
+        )
+
+
+def _tensors_of(model: Generator, storage_dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    return {
+        k: v.detach()
+        .to("cpu", storage_dtype if storage_dtype and v.is_floating_point() else v.dtype)
+        .contiguous()
+        for k, v in model.state_dict().items()
+    }
 
 
 def save_checkpoint(
@@ -71,10 +135,8 @@ def save_checkpoint(
         The written path.
     """
     path = Path(path)
-    tensors = {
-        k: v.detach().to("cpu", storage_dtype if v.is_floating_point() else v.dtype).contiguous()
-        for k, v in model.state_dict().items()
-    }
+    tensors = _tensors_of(model, storage_dtype)
+    check_finite(tensors, f"model to save as {path}")
     try:
         meta_json = json.dumps(metadata, sort_keys=True)
     except TypeError as err:
@@ -84,7 +146,7 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "hyperparameters": json.dumps(model.hyperparameters, sort_keys=True),
         "metadata": meta_json,
-        "sha256": tensor_digest(tensors),
+        "sha256": checkpoint_digest(tensors, model.hyperparameters),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
@@ -96,7 +158,7 @@ def save_checkpoint(
     return path
 
 
-def _read_header(path: Path) -> dict[str, str]:
+def _read_header(path: Path, versions: set[str] | None = None) -> dict[str, str]:
     from safetensors import safe_open
 
     try:
@@ -108,7 +170,14 @@ def _read_header(path: Path) -> dict[str, str]:
         raise CheckpointError(
             f"{path}: format {header.get('format')!r} is not an xdeepbedmap generator checkpoint"
         )
-    if header.get("format_version") != FORMAT_VERSION:
+    version = header.get("format_version")
+    if version in _UPGRADABLE and not (versions and version in versions):
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r} does not protect its "
+            "hyperparameters with its digest; check them, then re-sign the file with "
+            "xdeepbedmap.model.checkpoint.upgrade_checkpoint(path, new_path)"
+        )
+    if version != FORMAT_VERSION and not (versions and version in versions):
         raise CheckpointError(
             f"{path}: checkpoint format version {header.get('format_version')!r}, "
             f"this xdeepbedmap reads {FORMAT_VERSION!r}"
@@ -116,10 +185,12 @@ def _read_header(path: Path) -> dict[str, str]:
     return header
 
 
-def read_checkpoint_metadata(path: str | PathLike[str]) -> dict[str, Any]:
+def read_checkpoint_metadata(
+    path: str | PathLike[str], _versions: set[str] | None = None
+) -> dict[str, Any]:
     """Return ``{"hyperparameters": ..., "metadata": ..., "sha256": ...}`` without the weights."""
     path = Path(path)
-    header = _read_header(path)
+    header = _read_header(path, _versions)
     try:
         return {
             "hyperparameters": json.loads(header["hyperparameters"]),
@@ -147,22 +218,84 @@ def load_checkpoint(
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     info = read_checkpoint_metadata(path)
-    try:
-        tensors = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: truncated or damaged checkpoint ({err})") from err
-    if tensor_digest(tensors) != info["sha256"]:
+    tensors = _load_tensors(path)
+    if checkpoint_digest(tensors, info["hyperparameters"]) != info["sha256"]:
         raise CheckpointError(
-            f"{path}: weights do not match the checkpoint's SHA-256 digest "
+            f"{path}: hyperparameters or weights do not match the checkpoint's SHA-256 digest "
             "(the file was altered or damaged)"
         )
+    return _build(path, tensors, info["hyperparameters"])
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
-        model = Generator(**info["hyperparameters"])
-        model.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-        )
-    except (TypeError, RuntimeError) as err:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: truncated or damaged checkpoint ({err})") from err
+
+
+def _check_architecture(path: Path, tensors: dict[str, torch.Tensor], hyper: Any) -> None:
+    """Compare the header's architecture with the tensors without allocating it."""
+    if not isinstance(hyper, dict):
+        raise CheckpointError(f"{path}: hyperparameters must be a mapping, found {hyper!r}")
+    blocks = {k.split(".")[1] for k in tensors if k.startswith("residual_network.")}
+    claimed = hyper.get("num_residual_blocks")
+    if claimed != len(blocks):
         raise CheckpointError(
-            f"{path}: tensors do not fit the recorded architecture ({err})"
-        ) from err
-    return model.to(map_location).eval()
+            f"{path}: header claims num_residual_blocks={claimed!r}, the tensors hold "
+            f"{len(blocks)} residual blocks"
+        )
+    try:
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            expected = {k: tuple(v.shape) for k, v in Generator(**hyper).state_dict().items()}
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: hyperparameters {hyper} are not valid ({err})") from err
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if found != expected:
+        wrong = sorted(set(found) ^ set(expected)) or sorted(
+            k for k in found if found[k] != expected[k]
+        )
+        raise CheckpointError(
+            f"{path}: tensors do not fit the recorded architecture {hyper} "
+            f"({len(wrong)} tensor(s) missing, unexpected or misshapen, e.g. {wrong[:3]})"
+        )
+
+
+def _build(path: Path, tensors: dict[str, torch.Tensor], hyper: dict[str, Any]) -> Generator:
+    _check_architecture(path, tensors, hyper)
+    check_finite(tensors, str(path))
+    model = Generator(**hyper)
+    model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    )
+    return model.eval()
+
+
+def upgrade_checkpoint(
+    path: str | PathLike[str], output: str | PathLike[str], overwrite: bool = False
+) -> Path:
+    """Re-sign a format-1 checkpoint so its digest covers its hyperparameters too.
+
+    Format 1 digested the tensors only. This verifies them against that old
+    digest, checks the header's hyperparameters against the tensors, and
+    writes ``output`` in the current format with the same weights, storage
+    dtype and metadata. Check the hyperparameters it prints first: they are
+    what the new digest will vouch for.
+    """
+    path, output = Path(path), Path(output)
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass overwrite=True to replace it")
+    info = read_checkpoint_metadata(path, _versions=_UPGRADABLE | {FORMAT_VERSION})
+    tensors = _load_tensors(path)
+    if tensor_digest(tensors) != info["sha256"] and (
+        checkpoint_digest(tensors, info["hyperparameters"]) != info["sha256"]
+    ):
+        raise CheckpointError(f"{path}: weights do not match the checkpoint's SHA-256 digest")
+    model = _build(path, tensors, info["hyperparameters"])
+    dtypes = {v.dtype for v in tensors.values() if v.is_floating_point()}
+    return save_checkpoint(
+        model,
+        output,
+        storage_dtype=dtypes.pop() if len(dtypes) == 1 else torch.float32,
+        **info["metadata"],
+    )
