@@ -177,7 +177,7 @@ def _map_kernel(work: xr.Dataset, **kernel_options: Any) -> da.Array:
         chunks=(tuple(OUTPUT_FACTOR * c for c in cy), tuple(OUTPUT_FACTOR * c for c in cx)),
         dtype=np.float32,
         meta=np.empty((0, 0), dtype=np.float32),
-        name="deepbedmap-superresolve",
+        token="deepbedmap-superresolve",  # name + hash of the inputs and options
         **kernel_options,
     )
 
