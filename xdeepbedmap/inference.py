@@ -58,6 +58,7 @@ _DTYPES = {
 
 
 def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
+    """The torch dtype the network runs in; float16 only on CUDA."""
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of float32, float16, bfloat16; got {dtype!r}")
     resolved = _DTYPES[dtype]
@@ -67,6 +68,7 @@ def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
 
 
 def _check_sizes(ds: xr.Dataset, halo: int, window: int) -> None:
+    """Refuse a negative halo, an empty window, and a halo the mirror padding cannot fill."""
     if halo < 0:
         raise ValueError(f"halo must be >= 0, got {halo}")
     if window < 1:
@@ -183,6 +185,7 @@ def _map_kernel(work: xr.Dataset, **kernel_options: Any) -> da.Array:
 
 
 def _output_attrs(spec: ModelSpec, halo: int, window: int, dtype: torch.dtype) -> dict[str, Any]:
+    """Attributes naming the model (hyperparameters from the spec) and the run's options."""
     attrs: dict[str, Any] = {
         "units": "m",
         "long_name": "bed elevation (DeepBedMap super-resolution, 250 m)",
