@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import dask
@@ -14,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xdeepbedmap  # noqa: F401 - registers the accessor
-from xdeepbedmap import inference
 from xdeepbedmap.grids import Grid, NestingError, output_grid
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model.checkpoint import save_checkpoint
+from xdeepbedmap.model_store import load_model, resolve_model
 from xdeepbedmap.synthetic import make_region
 
 from .strategies import base_grids, dataset_on
@@ -27,6 +28,20 @@ from .strategies import base_grids, dataset_on
 def tiny_model() -> Generator:
     torch.manual_seed(0)
     return Generator(num_residual_blocks=1).eval()
+
+
+class CountingGenerator(Generator):
+    """A generator that counts its network calls and the windows it ran on."""
+
+    def __init__(self, **hyperparameters) -> None:
+        super().__init__(**hyperparameters)
+        self.calls = 0
+        self.windows = 0
+
+    def forward(self, x, w1, w2, w3):
+        self.calls += 1
+        self.windows += x.shape[0]
+        return super().forward(x, w1, w2, w3)
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +129,14 @@ def test_all_nan_chunks_skip_the_network(region, tiny_model):
     ds = ds.copy()
     ds["bed"] = ds.bed.where((ds.y > ds.y[18].item() + 1) | (ds.x > ds.x[17].item() + 1))
     lazy = ds.chunk({"y": 18, "x": 18})
-    before = dict(inference.NETWORK_CALLS)
-    out = lazy.deepbedmap.superresolve(tiny_model, halo=4, window=18)
+    torch.manual_seed(11)  # weights of its own: no other test's model is cached under them
+    counting = CountingGenerator(num_residual_blocks=1).eval()
+    out = lazy.deepbedmap.superresolve(counting, halo=4, window=18)
+    # the tasks of this process run the caller's model itself, so it sees every call
+    assert load_model(resolve_model(counting), torch.device("cpu"), torch.float32) is counting
     out.compute(scheduler="synchronous")
-    windows = inference.NETWORK_CALLS["windows"] - before["windows"]
-    skipped = inference.NETWORK_CALLS["blocks_skipped"] - before["blocks_skipped"]
+    windows = counting.windows
+    skipped = out.data.npartitions - counting.calls  # one 18 x 18 window per 18 x 18 chunk
     assert skipped == 1 and windows == 3  # the all-NaN lower-left chunk did no network call
     assert np.isnan(out.values[72:, :72]).all()
 
@@ -225,3 +243,54 @@ def test_bundled_demo_model_beats_bicubic_on_the_held_out_demo_region():
     assert abs(table["DeepBedMap"]["roughness"] - truth_roughness) < abs(
         table["bicubic"]["roughness"] - truth_roughness
     )
+
+
+def test_in_memory_model_is_cached_under_its_own_device_and_dtype(region):
+    """A float64 (or CUDA) model must not be handed to tasks asking for CPU float32."""
+    torch.manual_seed(12)
+    model = Generator(num_residual_blocks=1).double().eval()
+    spec = resolve_model(model)
+    cpu = torch.device("cpu")
+    assert load_model(spec, cpu, torch.float64) is model
+    as_float32 = load_model(spec, cpu, torch.float32)
+    assert as_float32 is not model
+    assert {p.dtype for p in as_float32.parameters()} == {torch.float32}
+    # and it runs: a float64 model handed to superresolve computes in float32
+    ds, _ = region
+    out = ds.deepbedmap.superresolve(model, halo=2, chunks=18)
+    as_float32 = ds.deepbedmap.superresolve(copy.deepcopy(model).float(), halo=2, chunks=18)
+    assert out.attrs["model_sha256"] == spec.digest
+    assert np.isfinite(out.values).any()
+    np.testing.assert_array_equal(out.values, as_float32.values)
+
+
+def test_output_attributes_come_from_the_resolved_spec(region, tmp_path):
+    """The hyperparameters travel in the ModelSpec: the checkpoint is not read again."""
+    ds, _ = region
+    path = save_checkpoint(Generator(num_residual_blocks=1), tmp_path / "m.safetensors")
+    spec = resolve_model(path)
+    assert spec.hyperparameters == {"num_residual_blocks": 1, "residual_scaling": 0.2}
+    hash(spec)  # a dask task argument and a cache key
+    bare = type(spec)(spec.path, spec.kind, spec.digest)
+    assert bare == spec and hash(bare) == hash(spec)  # derived facts are not its identity
+    assert resolve_model(bare).hyperparameters == spec.hyperparameters  # filled when resolved
+    path.unlink()  # whatever reads the checkpoint from now on fails
+    out = ds.chunk({"y": 18, "x": 18}).deepbedmap.superresolve(spec, halo=2)  # lazy
+    assert out.attrs["model_num_residual_blocks"] == 1
+    assert out.attrs["model_residual_scaling"] == 0.2
+    assert out.attrs["compute_dtype"] == "float32"
+
+
+def test_results_computed_together_keep_their_own_tasks(region, tiny_model):
+    """Task names hash the inputs and options: two results in one graph never share keys."""
+    ds, _ = region
+    lazy = ds.chunk({"y": 18, "x": 18})
+    small = lazy.deepbedmap.superresolve(tiny_model, halo=2)
+    large = lazy.deepbedmap.superresolve(tiny_model, halo=6)
+    assert small.data.name != large.data.name
+    # deterministic, so an interrupted to_zarr resumes on the same graph
+    assert small.data.name == lazy.deepbedmap.superresolve(tiny_model, halo=2).data.name
+    both = dask.compute(small, large)
+    xr.testing.assert_identical(both[0], small.compute())
+    xr.testing.assert_identical(both[1], large.compute())
+    assert not np.allclose(both[0], both[1], equal_nan=True)  # the halo matters here

@@ -1,4 +1,4 @@
-"""The ``ds.deepbedmap`` accessor: a thin layer over :mod:`xdeepbedmap.inference`."""
+"""The ``ds.deepbedmap`` accessor: a thin layer over the library's free functions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import xarray as xr
 
-from xdeepbedmap import inference
+from xdeepbedmap import baselines, inference
 from xdeepbedmap.grids import Grid, validate_inputs
 
 __all__ = ["DeepBedMapAccessor"]
@@ -28,5 +28,5 @@ class DeepBedMapAccessor:
         return inference.superresolve(self._ds, model, **kwargs)
 
     def bicubic(self) -> xr.DataArray:
-        """Bicubic 250 m baseline; see :func:`xdeepbedmap.inference.bicubic`."""
-        return inference.bicubic(self._ds)
+        """Bicubic 250 m baseline; see :func:`xdeepbedmap.baselines.bicubic`."""
+        return baselines.bicubic(self._ds)

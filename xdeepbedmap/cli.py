@@ -110,8 +110,9 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
     import dask
     from dask.diagnostics import ProgressBar
 
+    from xdeepbedmap.baselines import bicubic
     from xdeepbedmap.catalog import open_inputs, open_truth
-    from xdeepbedmap.inference import bicubic, superresolve
+    from xdeepbedmap.inference import superresolve
     from xdeepbedmap.io import to_cog, to_zarr
 
     outputs = [Path(p) for p in args.output]

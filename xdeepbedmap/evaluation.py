@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.grids import validate_inputs
-from xdeepbedmap.inference import bicubic, superresolve
+from xdeepbedmap.inference import superresolve
 from xdeepbedmap.metrics import error_summary, roughness
 from xdeepbedmap.training.tiles import align_truth
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from xdeepbedmap.chunking import rechunk_nested
 from xdeepbedmap.grids import (
     BASE_RESOLUTION,
     DEFAULT_CRS,
@@ -18,7 +19,7 @@ from xdeepbedmap.grids import (
     validate_inputs,
 )
 
-__all__ = ["assemble", "as_raster", "nested_chunks", "rechunk_nested"]
+__all__ = ["assemble", "as_raster"]
 
 BBox = tuple[float, float, float, float]
 
@@ -150,7 +151,7 @@ def assemble(
         Base-grid spacing (1000 m).
     chunks : int or tuple of int, optional
         Base-grid chunk size; nested variables get nested chunks (see
-        :func:`rechunk_nested`).
+        :func:`xdeepbedmap.chunking.rechunk_nested`).
 
     Returns
     -------
@@ -188,35 +189,3 @@ def assemble(
     if chunks is not None:
         ds = rechunk_nested(ds, chunks)
     return ds
-
-
-def nested_chunks(
-    cy: int | tuple[int, ...], cx: int | tuple[int, ...]
-) -> dict[str, int | tuple[int, ...]]:
-    """Chunks of every input dimension for base-grid chunks ``cy``, ``cx``.
-
-    Each may be a size or the explicit tuple of chunk sizes; surface chunks
-    are 10x and velocity chunks 2x the base ones, so chunk ``(i, j)`` of each
-    variable covers the same ground.
-    """
-
-    def scaled(c: int | tuple[int, ...], factor: int) -> int | tuple[int, ...]:
-        return c * factor if isinstance(c, int) else tuple(factor * v for v in c)
-
-    spec: dict[str, int | tuple[int, ...]] = {}
-    for ydim, xdim, factor in VARIABLES.values():
-        spec[ydim] = scaled(cy, factor)
-        spec[xdim] = scaled(cx, factor)
-    return spec
-
-
-def rechunk_nested(ds: xr.Dataset, chunks: int | tuple[int, int]) -> xr.Dataset:
-    """Chunk a canonical Dataset so every chunk of every variable covers the same base pixels.
-
-    ``chunks`` is the base-grid chunk size ``(cy, cx)`` (see :func:`nested_chunks`).
-    """
-    cy, cx = (chunks, chunks) if isinstance(chunks, int) else chunks
-    if cy < 1 or cx < 1:
-        raise ValueError(f"chunks must be positive, got {chunks}")
-    spec = nested_chunks(cy, cx)
-    return ds.chunk({dim: size for dim, size in spec.items() if dim in ds.dims})

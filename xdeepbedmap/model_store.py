@@ -9,16 +9,18 @@ weights once.
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint
-from xdeepbedmap.model.checkpoint import model_digest, read_checkpoint_metadata, save_checkpoint
+from xdeepbedmap.model.checkpoint import read_checkpoint_metadata, save_checkpoint, tensor_digest
 
 __all__ = ["BUNDLED_MODEL", "ModelSpec", "load_model", "resolve_device", "resolve_model"]
 
@@ -43,12 +45,22 @@ class ModelSpec:
         SHA-256 of the weights: the cache key, so a changed file is reloaded.
     residual_scaling : float
         For Chainer files, which do not record it.
+    hyperparameters_json : str
+        The generator's hyperparameters as recorded with the weights (JSON,
+        so the spec stays hashable); filled by :func:`resolve_model`. Derived
+        from the weights, so not part of the spec's identity (the cache key).
     """
 
     path: str
     kind: str
     digest: str
     residual_scaling: float = 0.2
+    hyperparameters_json: str = field(default="", compare=False)
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """The hyperparameters recorded with the weights (``{}`` until resolved)."""
+        return json.loads(self.hyperparameters_json) if self.hyperparameters_json else {}
 
 
 def _file_digest(path: Path) -> str:
@@ -83,16 +95,9 @@ def resolve_model(
         before any task runs).
     """
     if isinstance(model, ModelSpec):
-        return model
+        return model if model.hyperparameters_json else _with_hyperparameters(model)
     if isinstance(model, Generator):
-        digest = model_digest(model)
-        path = Path(tempfile.gettempdir()) / "xdeepbedmap-models" / f"{digest}.safetensors"
-        if not path.exists():
-            save_checkpoint(model, path, note="in-memory model handed to superresolve")
-        spec = ModelSpec(str(path), "checkpoint", digest)
-        with _LOCK:  # this process already has it
-            _CACHE.setdefault((spec, "cpu", "torch.float32"), model)
-        return spec
+        return _register(model)
     if model is None:
         if not BUNDLED_MODEL.exists():
             raise FileNotFoundError(
@@ -105,14 +110,59 @@ def resolve_model(
         raise FileNotFoundError(f"model file not found: {path}")
     if path.suffix == ".npz":
         load_chainer_weights(path, residual_scaling)  # validate now, fail before the graph runs
-        return ModelSpec(str(path.resolve()), "chainer", _file_digest(path), residual_scaling)
+        return ModelSpec(
+            str(path.resolve()),
+            "chainer",
+            _file_digest(path),
+            residual_scaling,
+            _chainer_json(residual_scaling),
+        )
     # verify the whole file now (digest, architecture, finite weights), so a bad
     # model fails before any output is created, not in the first task
     loaded = load_checkpoint(path)
-    spec = ModelSpec(str(path.resolve()), "checkpoint", read_checkpoint_metadata(path)["sha256"])
+    metadata = read_checkpoint_metadata(path)
+    spec = ModelSpec(
+        str(path.resolve()), "checkpoint", metadata["sha256"], 0.2, _checkpoint_json(metadata)
+    )
     with _LOCK:  # this process need not read it again
         _CACHE.setdefault((spec, "cpu", "torch.float32"), loaded)
     return spec
+
+
+def _register(model: Generator) -> ModelSpec:
+    """Save an in-memory generator once and cache it as it is (device, dtype) in this process."""
+    digest = tensor_digest(model.state_dict())
+    path = Path(tempfile.gettempdir()) / "xdeepbedmap-models" / f"{digest}.safetensors"
+    if not path.exists():
+        save_checkpoint(model, path, note="in-memory model handed to superresolve")
+    # the file's digest, not the model's: a float64 or float16 model is stored
+    # (and loaded back by other processes) as float32
+    metadata = read_checkpoint_metadata(path)
+    spec = ModelSpec(str(path), "checkpoint", metadata["sha256"], 0.2, _checkpoint_json(metadata))
+    # under the key of where the model actually is: a model on CUDA, or in
+    # float64, must not be handed to tasks that asked for CPU float32
+    first = next(model.parameters(), None)
+    device, dtype = (first.device, first.dtype) if first is not None else ("cpu", torch.float32)
+    with _LOCK:  # this process already has it
+        _CACHE.setdefault((spec, str(device), str(dtype)), model)
+    return spec
+
+
+def _with_hyperparameters(spec: ModelSpec) -> ModelSpec:
+    """``spec`` with the hyperparameters of its weights file filled in."""
+    if spec.kind == "chainer":
+        return replace(spec, hyperparameters_json=_chainer_json(spec.residual_scaling))
+    return replace(spec, hyperparameters_json=_checkpoint_json(read_checkpoint_metadata(spec.path)))
+
+
+def _checkpoint_json(metadata: dict[str, Any]) -> str:
+    """The hyperparameters a checkpoint records (its header holds them as sorted JSON too)."""
+    return json.dumps(metadata["hyperparameters"], sort_keys=True)
+
+
+def _chainer_json(residual_scaling: float) -> str:
+    """Chainer weights record no hyperparameters: only the scaling the caller gave."""
+    return json.dumps({"residual_scaling": residual_scaling})
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

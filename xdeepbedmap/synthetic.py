@@ -42,6 +42,7 @@ import xarray as xr
 from scipy import ndimage
 
 from xdeepbedmap.grids import BASE_RESOLUTION, DEFAULT_CRS, OUTPUT_FACTOR, Grid, grid_of
+from xdeepbedmap.nodata import fill_nearest
 
 __all__ = ["inputs_from_bed", "make_region", "make_truth"]
 
@@ -196,15 +197,6 @@ def _interp_to(field: np.ndarray, factor_in: int, factor_out: int) -> np.ndarray
     return ndimage.map_coordinates(field, [rr, cc], order=1, mode="nearest")
 
 
-def _fill_nan(field: np.ndarray) -> np.ndarray:
-    """Fill NaN with the nearest valid value (for filters that cannot skip NaN)."""
-    invalid = ~np.isfinite(field)
-    if not invalid.any():
-        return field
-    idx = ndimage.distance_transform_edt(invalid, return_distances=False, return_indices=True)
-    return field[tuple(idx)]
-
-
 def _surface_250(bed: np.ndarray, pixel: float) -> np.ndarray:
     """Ice surface on the 250 m grid: Nye profile plus the damped bed imprint."""
     ocean = ~np.isfinite(bed)
@@ -214,7 +206,7 @@ def _surface_250(bed: np.ndarray, pixel: float) -> np.ndarray:
         distance = (bed.shape[0] - np.arange(bed.shape[0])[:, None]) * pixel + 100e3
         distance = np.broadcast_to(distance, bed.shape)
     profile = np.sqrt(2.0 * YIELD_STRESS * (distance + COAST_OFFSET) / (RHO_ICE * GRAVITY))
-    filled = _fill_nan(bed)
+    filled = fill_nearest(bed)
     thickness = max(float(np.mean(profile - filled)), 500.0)
     ky = np.fft.fftfreq(bed.shape[0], d=pixel)[:, None]
     kx = np.fft.rfftfreq(bed.shape[1], d=pixel)[None, :]
@@ -230,8 +222,8 @@ def _surface_250(bed: np.ndarray, pixel: float) -> np.ndarray:
 def _velocity_250(surface: np.ndarray, bed: np.ndarray, pixel: float) -> tuple[np.ndarray, ...]:
     """Shallow-ice velocity (m/yr) on the 250 m grid: deformation plus trough sliding."""
     ocean = ~np.isfinite(surface)
-    s = _fill_nan(surface)
-    b = _fill_nan(bed)
+    s = fill_nearest(surface)
+    b = fill_nearest(bed)
     thickness = np.maximum(s - b, MIN_THICKNESS)
     mean_h = float(thickness.mean())
     # longitudinal stresses average the driving stress over a few ice thicknesses
@@ -291,13 +283,13 @@ def inputs_from_bed(truth: xr.DataArray, seed: int = 0) -> xr.Dataset:
     bed_1km = _nan_gaussian(block_mean(true_bed, OUTPUT_FACTOR), BED_SMOOTHING_SIGMA)
 
     surface_250 = _surface_250(true_bed, pixel)
-    surface_100 = _interp_to(_fill_nan(surface_250), OUTPUT_FACTOR, 10)
+    surface_100 = _interp_to(fill_nearest(surface_250), OUTPUT_FACTOR, 10)
     surface_100 += SURFACE_ROUGHNESS * _smooth_noise(surface_100.shape, 1.0, rng)
     # interpolation can dip below a sharp bed peak: keep the ice at least
     # MIN_THICKNESS thick over the 250 m bed pixel under each 100 m pixel
     rows = ((np.arange(surface_100.shape[0]) + 0.5) * OUTPUT_FACTOR / 10).astype(int)
     cols = ((np.arange(surface_100.shape[1]) + 0.5) * OUTPUT_FACTOR / 10).astype(int)
-    bed_under = _fill_nan(true_bed)[np.ix_(rows, cols)]
+    bed_under = fill_nearest(true_bed)[np.ix_(rows, cols)]
     surface_100 = np.maximum(surface_100, bed_under + MIN_THICKNESS)
     ocean_100 = _interp_to(np.isnan(true_bed).astype(np.float64), OUTPUT_FACTOR, 10) > 0
     surface_100 = np.where(ocean_100, np.nan, surface_100)

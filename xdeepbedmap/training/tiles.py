@@ -38,6 +38,7 @@ from xdeepbedmap.grids import (
     output_grid,
     validate_inputs,
 )
+from xdeepbedmap.windows import cut_nested
 
 __all__ = [
     "TileDataset",
@@ -235,12 +236,8 @@ def _cut(
     out: dict[str, list[np.ndarray]] = {name: [] for name in (*TILE_ARRAYS, "origin")}
     for k in keep:
         r, c, target = windows[k]
-        out["x"].append(arrays["bed"][None, r : r + n, c : c + n])
-        out["w1"].append(arrays["surface"][None, 10 * r : 10 * (r + n), 10 * c : 10 * (c + n)])
-        out["w2"].append(
-            np.stack([arrays[v][2 * r : 2 * (r + n), 2 * c : 2 * (c + n)] for v in ("vx", "vy")])
-        )
-        out["w3"].append(arrays["accumulation"][None, r : r + n, c : c + n])
+        for name, value in cut_nested(arrays, slice(r, r + n), slice(c, c + n)).items():
+            out[name].append(value)
         out["y"].append(target[None])
         out["origin"].append(np.array([r, c]))
     return {name: np.stack(value) for name, value in out.items()}

@@ -1,0 +1,140 @@
+"""The per-block kernel of chunked super-resolution.
+
+:func:`superresolve_block` receives one block of each input from
+``dask.array.map_overlap``, with ``halo + 1`` base pixels of context on every
+side (the extra pixel is eaten by the generator's 'valid' input block), and
+returns the ``4 x`` super-resolved core of the block:
+
+* the core is cut into windows of at most ``window`` base pixels
+  (:func:`plan_windows`), each with the same context, and windows of one shape
+  go through the network ``batch_size`` at a time; each window's context
+  output is cropped;
+* no data in an input is filled, for the network only, with the nearest valid
+  value of that input in the block (:func:`xdeepbedmap.nodata.fill_nearest`);
+* the output is NaN wherever the 1 km bed is NaN (its 4 x 4 sub-pixels), and
+  a block whose bed core is all NaN skips the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+import torch
+
+from xdeepbedmap.grids import OUTPUT_FACTOR
+from xdeepbedmap.model import Generator
+from xdeepbedmap.model_store import ModelSpec, load_model
+from xdeepbedmap.nodata import fill_nearest
+from xdeepbedmap.windows import GENERATOR_INPUTS, cut_nested
+
+__all__ = ["plan_windows", "superresolve_block"]
+
+#: Window cores by shape ``(wy, wx)``: the core coordinates ``(r0, c0)`` of each.
+WindowPlan = dict[tuple[int, int], list[tuple[int, int]]]
+
+
+def _windows(size: int, window: int) -> Iterator[tuple[int, int]]:
+    """Split ``range(size)`` into near-equal pieces of at most ``window``."""
+    count = -(-size // window)
+    edges = np.linspace(0, size, count + 1).round().astype(int)
+    yield from zip(edges[:-1], edges[1:], strict=True)
+
+
+def plan_windows(ny: int, nx: int, window: int) -> WindowPlan:
+    """The windows of an ``ny x nx`` core, grouped by shape (a batch holds one shape)."""
+    plan: WindowPlan = {}
+    for r0, r1 in _windows(ny, window):
+        for c0, c1 in _windows(nx, window):
+            plan.setdefault((int(r1 - r0), int(c1 - c0)), []).append((int(r0), int(c0)))
+    return plan
+
+
+def _filled(**blocks: np.ndarray) -> dict[str, np.ndarray]:
+    """The blocks as float32 with no data filled for the network."""
+    return {name: fill_nearest(block.astype(np.float32)) for name, block in blocks.items()}
+
+
+def _run_batch(
+    model: Generator,
+    arrays: Mapping[str, np.ndarray],
+    origins: list[tuple[int, int]],
+    shape: tuple[int, int],
+    depth: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> np.ndarray:
+    """Network output (float32, on the CPU) of windows of one shape, context included.
+
+    A window whose core starts at ``(r0, c0)`` in core coordinates starts at
+    ``(r0 + depth, c0 + depth)`` in block coordinates, so with its context it
+    spans ``[r0, r0 + wy + 2 depth)`` of the block.
+    """
+    wy, wx = shape
+    cuts = [
+        cut_nested(arrays, slice(r0, r0 + wy + 2 * depth), slice(c0, c0 + wx + 2 * depth))
+        for r0, c0 in origins
+    ]
+    inputs = [
+        torch.from_numpy(np.stack([cut[name] for cut in cuts])).to(device=device, dtype=dtype)
+        for name in GENERATOR_INPUTS
+    ]
+    return model(*inputs).float().cpu().numpy()[:, 0]
+
+
+def superresolve_block(
+    bed: np.ndarray,
+    accumulation: np.ndarray,
+    surface: np.ndarray,
+    vx: np.ndarray,
+    vy: np.ndarray,
+    *,
+    spec: ModelSpec,
+    halo: int,
+    window: int,
+    batch_size: int,
+    device: torch.device,
+    compute_dtype: torch.dtype,
+) -> np.ndarray:
+    """Super-resolve one overlapped block (inputs carry ``halo + 1`` base px of context).
+
+    Parameters
+    ----------
+    bed, accumulation, surface, vx, vy : numpy.ndarray
+        One nested block of each canonical variable, context included.
+    spec : ModelSpec
+        The generator, loaded once per process (:func:`xdeepbedmap.model_store.load_model`).
+    halo, window, batch_size : int
+        Base pixels of context per window, largest window core, windows per
+        network call.
+    device, compute_dtype : torch.device, torch.dtype
+        Where and in which precision the network runs (``dtype`` is
+        ``map_overlap``'s own argument, the output's dtype).
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``4 * core`` output block as float32, NaN where the core's bed is NaN.
+    """
+    depth = halo + 1
+    ny, nx = bed.shape[0] - 2 * depth, bed.shape[1] - 2 * depth
+    core_nodata = np.isnan(bed[depth : depth + ny, depth : depth + nx])
+    out = np.full((OUTPUT_FACTOR * ny, OUTPUT_FACTOR * nx), np.nan, dtype=np.float32)
+    if core_nodata.all():
+        return out  # nothing to predict: no network call
+    model = load_model(spec, device, compute_dtype)
+    arrays = _filled(bed=bed, accumulation=accumulation, surface=surface, vx=vx, vy=vy)
+    crop = OUTPUT_FACTOR * halo
+    with torch.inference_mode():
+        for (wy, wx), origins in plan_windows(ny, nx, window).items():
+            for start in range(0, len(origins), batch_size):
+                batch = origins[start : start + batch_size]
+                y = _run_batch(model, arrays, batch, (wy, wx), depth, device, compute_dtype)
+                for tile, (r0, c0) in zip(y, batch, strict=True):
+                    out[
+                        OUTPUT_FACTOR * r0 : OUTPUT_FACTOR * (r0 + wy),
+                        OUTPUT_FACTOR * c0 : OUTPUT_FACTOR * (c0 + wx),
+                    ] = tile[crop : crop + OUTPUT_FACTOR * wy, crop : crop + OUTPUT_FACTOR * wx]
+    mask = np.repeat(np.repeat(core_nodata, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)
+    out[mask] = np.nan
+    return out
