@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint
-from xdeepbedmap.model.checkpoint import read_checkpoint_metadata, save_checkpoint, tensor_digest
+from xdeepbedmap.model.checkpoint import model_digest, read_checkpoint_metadata, save_checkpoint
 
 __all__ = ["BUNDLED_MODEL", "ModelSpec", "load_model", "resolve_device", "resolve_model"]
 
@@ -131,7 +131,9 @@ def resolve_model(
 
 def _register(model: Generator) -> ModelSpec:
     """Save an in-memory generator once and cache it as it is (device, dtype) in this process."""
-    digest = tensor_digest(model.state_dict())
+    # named by the format-2 digest (hyperparameters and float32 weights), so a
+    # file left by another model or an older format is never picked up
+    digest = model_digest(model, torch.float32)
     path = Path(tempfile.gettempdir()) / "xdeepbedmap-models" / f"{digest}.safetensors"
     if not path.exists():
         save_checkpoint(model, path, note="in-memory model handed to superresolve")
