@@ -104,8 +104,8 @@ def test_zarr_cache_is_built_once_and_checked(region, tmp_path):
     np.testing.assert_array_equal(first.y.values, again.y.values)
     with pytest.raises(ValueError, match="another recipe"):
         build_tiles([(inputs, truth)], store=store, layout=TileLayout(stride=12))
-    lazy = TileDataset(again, np.array([3, 1]), load=False)
-    eager = TileDataset(again, np.array([3, 1]))
+    lazy = TileDataset(again, np.array([3, 1]))
+    eager = TileDataset(again, np.array([3, 1])).load()
     for a, b in zip(lazy[1], eager[1], strict=True):
         assert torch.equal(a, b)
     # zarr's I/O thread does not survive fork: worker processes are spawned
