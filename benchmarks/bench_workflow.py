@@ -12,8 +12,9 @@ import xdeepbedmap  # noqa: F401 - accessor
 from xdeepbedmap.inference import DEFAULT_CHUNKS, DEFAULT_HALO, DEFAULT_WINDOW
 from xdeepbedmap.model import Generator
 from xdeepbedmap.synthetic import make_region
+from xdeepbedmap.training.steps import train_step
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles
-from xdeepbedmap.training.trainer import TrainConfig, _step
+from xdeepbedmap.training.trainer import TrainConfig
 
 
 def bare_generator(ds, model, chunks: int) -> float:
@@ -107,7 +108,7 @@ class TrainingStep:
 
     def setup(self) -> None:
         tiles = build_tiles([make_region((48, 48), seed=9)], layout=TileLayout(stride=8))
-        x, w1, w2, w3, y = TileDataset(tiles).tensors()
+        x, w1, w2, w3, y = TileDataset(tiles).load().tensors()
         self.batch = tuple(t[: self.BATCH] for t in (x, w1, w2, w3, y))
         torch.manual_seed(0)
         from xdeepbedmap.model import Discriminator
@@ -119,7 +120,9 @@ class TrainingStep:
         self.d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=1.7e-4)
 
     def time_training_step(self) -> None:
-        _step(self.generator, self.discriminator, self.g_opt, self.d_opt, self.batch, self.config)
+        train_step(
+            self.generator, self.discriminator, self.g_opt, self.d_opt, self.batch, self.config
+        )
 
     def track_tiles_per_s(self) -> float:
         start = time.perf_counter()

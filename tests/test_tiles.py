@@ -104,8 +104,8 @@ def test_zarr_cache_is_built_once_and_checked(region, tmp_path):
     np.testing.assert_array_equal(first.y.values, again.y.values)
     with pytest.raises(ValueError, match="another recipe"):
         build_tiles([(inputs, truth)], store=store, layout=TileLayout(stride=12))
-    lazy = TileDataset(again, np.array([3, 1]), load=False)
-    eager = TileDataset(again, np.array([3, 1]))
+    lazy = TileDataset(again, np.array([3, 1]))
+    eager = TileDataset(again, np.array([3, 1])).load()
     for a, b in zip(lazy[1], eager[1], strict=True):
         assert torch.equal(a, b)
     # zarr's I/O thread does not survive fork: worker processes are spawned
@@ -142,3 +142,24 @@ def test_cache_of_other_regions_with_the_same_geometry_is_refused(tmp_path):
     build_tiles([make_region((24, 24), seed=1)], store=store, layout=TileLayout(stride=8))
     with pytest.raises(ValueError, match="another recipe"):
         build_tiles([make_region((24, 24), seed=2)], store=store, layout=TileLayout(stride=8))
+
+
+def test_dataset_is_lazy_until_loaded(region):
+    tiles = build_tiles([region], layout=TileLayout(stride=36))
+    dataset = TileDataset(tiles, np.array([2, 0]))
+    assert not dataset.loaded and len(dataset) == 2
+    with pytest.raises(ValueError, match=r"needs the 2 tiles in memory; call \.load\(\) first"):
+        dataset.tensors()
+    lazy_item = dataset[1]
+    assert dataset.load() is dataset and dataset.loaded
+    for a, b in zip(lazy_item, dataset[1], strict=True):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(dataset.tensors()[4].numpy(), tiles.y.values[[2, 0]])
+    dataset.tensors()[4][0] = -1.0  # tensors share the loaded memory ...
+    assert dataset.load() is dataset and (dataset[0][4] == -1.0).all()  # ... a second load keeps it
+
+
+def test_regions_without_a_clean_tile_are_refused(region):
+    inputs, truth = region
+    with pytest.raises(ValueError, match="no NaN-free tile in the given regions"):
+        build_tiles([(inputs, truth * np.nan)])

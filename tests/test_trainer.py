@@ -74,7 +74,7 @@ def test_interrupted_run_resumes_to_identical_weights(datasets, tmp_path):
 
 def test_divergence_is_reported(datasets, tmp_path):
     config = TrainConfig(num_residual_blocks=1, batch_size=8, epochs=1, adversarial=False)
-    x, w1, w2, w3, y = datasets[0].tensors()
+    x, w1, w2, w3, y = datasets[0].load().tensors()
     y[0, 0, 0, 0] = float("nan")  # a poisoned target
     with pytest.raises(TrainingDiverged, match="generator loss is nan"):
         train(*datasets, config, tmp_path, progress=False)

@@ -68,7 +68,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
-    from xdeepbedmap.training.trainer import TrainConfig, train
+    from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
 
     output = Path(args.output)
     if output.suffix != ".safetensors":
@@ -109,6 +109,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.run_dir,
         device=args.device,
         resume=not args.restart,
+        on_epoch=print_epoch,
         metadata={"training_data": source, "tiles": int(tiles.sizes["tile"])},
     )
     if result.best_checkpoint is None:

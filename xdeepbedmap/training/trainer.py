@@ -1,22 +1,21 @@
 """The DeepBedMap GAN training loop: seeded, checkpointed every epoch, resumable.
 
 One epoch alternates a discriminator step and a generator step on every
-batch (1:1, as in the paper), then validates: PSNR and RMSE of the generator
-on the validation tiles and the discriminator's accuracy. After every epoch
-the complete state (both networks, both optimisers, metrics so far) is saved
-to ``<run>/state.pt``; :func:`train` resumes from it. Shuffling is drawn from
-``(seed, epoch)`` alone, so a resumed run ends with bit-identical weights to
-an uninterrupted one.
+batch (1:1, as in the paper; :func:`~xdeepbedmap.training.steps.train_step`),
+then validates: PSNR and RMSE of the generator on the validation tiles and the
+discriminator's accuracy. After every epoch the complete
+:class:`~xdeepbedmap.training.run_state.RunState` is saved to
+``<run>/state.pt``; :func:`train` resumes from it. The library prints nothing:
+per-epoch reporting goes through the ``on_epoch`` callback (the CLI passes
+:func:`print_epoch`).
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -24,94 +23,29 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from xdeepbedmap.errors import XDeepBedMapError
-from xdeepbedmap.model import Discriminator, Generator
+from xdeepbedmap.model import Generator
 from xdeepbedmap.model.checkpoint import save_checkpoint
 from xdeepbedmap.model_store import resolve_device
-from xdeepbedmap.training.losses import LossWeights, discriminator_loss, generator_loss
-from xdeepbedmap.training.tiles import TileDataset
+from xdeepbedmap.training.config import TrainConfig
+from xdeepbedmap.training.dataset import TileDataset
+from xdeepbedmap.training.run_state import RunState
+from xdeepbedmap.training.steps import TrainingDiverged, evaluate_tiles, train_step
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "evaluate_tiles", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "evaluate_tiles",
+    "format_epoch",
+    "input_scaling",
+    "print_epoch",
+    "train",
+]
 
 STATE_FILE = "state.pt"
 BEST_FILE = "best.safetensors"
 METRICS_FILE = "metrics.csv"
 CURVE_FILE = "loss_curve.png"
-
-
-class TrainingDiverged(XDeepBedMapError, RuntimeError):
-    """The generator loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyperparameters of a training run (the paper's values by default).
-
-    Attributes
-    ----------
-    num_residual_blocks, residual_scaling
-        Generator architecture.
-    learning_rate, adam_eps, adam_betas
-        Adam for both networks.
-    batch_size, epochs
-        Tiles per step and passes over the training tiles.
-    patience
-        Stop when validation RMSE has not improved for this many epochs
-        (``None``: never stop early).
-    seed
-        Seeds initialisation and shuffling.
-    standardise
-        Give the generator ``input_scaling`` from the training tiles' means
-        and standard deviations (``False``: raw units, as the published model).
-    bed_skip
-        Let the generator learn the residual over a bilinear 1 km bed.
-    adversarial
-        Train against the discriminator (``False``: the adversarial term is
-        dropped and no discriminator is trained, a faster content-only
-        pre-training).
-    num_workers
-        ``DataLoader`` worker processes.
-    mixed_precision
-        bfloat16 autocast on CUDA.
-    loss_weights
-        Weights of the four generator loss terms.
-    """
-
-    num_residual_blocks: int = 12
-    residual_scaling: float = 0.2
-    learning_rate: float = 1.7e-4
-    adam_eps: float = 0.1
-    adam_betas: tuple[float, float] = (0.9, 0.99)
-    batch_size: int = 128
-    epochs: int = 140
-    patience: int | None = None
-    seed: int = 0
-    standardise: bool = True
-    bed_skip: bool = False
-    adversarial: bool = True
-    num_workers: int = 0
-    mixed_precision: bool = False
-    loss_weights: LossWeights = field(default_factory=LossWeights)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        out = asdict(self)
-        out["adam_betas"] = list(self.adam_betas)
-        return out
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown training options {sorted(unknown)}; known: {sorted(known)}")
-        values = dict(values)
-        if "loss_weights" in values and isinstance(values["loss_weights"], dict):
-            values["loss_weights"] = LossWeights(**values["loss_weights"])
-        if "adam_betas" in values:
-            values["adam_betas"] = tuple(values["adam_betas"])
-        return cls(**values)
 
 
 @dataclass
@@ -128,7 +62,7 @@ def input_scaling(tiles: TileDataset) -> dict[str, tuple[float, float]]:
     """Offsets and scales that standardise the generator's inputs, from training tiles.
 
     Velocity keeps zero as its offset (its sign is a direction) and shares
-    one scale between vx and vy.
+    one scale between vx and vy. ``tiles`` must be loaded (:meth:`TileDataset.load`).
     """
     x, w1, w2, w3, _ = tiles.tensors()
     return {
@@ -139,9 +73,18 @@ def input_scaling(tiles: TileDataset) -> dict[str, tuple[float, float]]:
     }
 
 
-def _seed_everything(seed: int) -> None:
-    # all randomness (init, shuffling) is torch's; numpy is not used for it
-    torch.manual_seed(seed)
+def format_epoch(epoch: int, row: dict[str, float]) -> str:
+    """One line summing up an epoch's metrics row (what the CLI prints)."""
+    return (
+        f"epoch {epoch}: loss {row['generator_loss']:.4g}, "
+        f"val RMSE {row['val_rmse']:.2f} m, PSNR {row['val_psnr']:.2f} dB, "
+        f"{row['tiles_per_s']:.0f} tiles/s"
+    )
+
+
+def print_epoch(epoch: int, row: dict[str, float]) -> None:
+    """An ``on_epoch`` callback for :func:`train` that prints :func:`format_epoch`."""
+    print(format_epoch(epoch, row))
 
 
 def _loader(dataset: TileDataset, config: TrainConfig, epoch: int, shuffle: bool) -> DataLoader:
@@ -157,49 +100,6 @@ def _loader(dataset: TileDataset, config: TrainConfig, epoch: int, shuffle: bool
         persistent_workers=False,
         drop_last=False,
     )
-
-
-def evaluate_tiles(
-    generator: Generator,
-    dataset: TileDataset,
-    discriminator: Discriminator | None = None,
-    batch_size: int = 64,
-    device: torch.device | None = None,
-) -> dict[str, float]:
-    """Validation metrics over ``dataset``.
-
-    Returns RMSE (m), PSNR (dB, peak = range of the truth tiles) and, with a
-    discriminator, its accuracy: the share of real tiles judged more realistic
-    than the average fake and fake tiles less realistic than the average real.
-    """
-    device = device or next(generator.parameters()).device
-    generator.eval()
-    if discriminator is not None:
-        discriminator.eval()
-    squared, count, lo, hi = 0.0, 0, math.inf, -math.inf
-    correct, judged = 0, 0
-    with torch.no_grad():
-        for x, w1, w2, w3, y in DataLoader(dataset, batch_size=batch_size):
-            x, w1, w2, w3, y = (t.to(device) for t in (x, w1, w2, w3, y))
-            prediction = generator(x, w1, w2, w3).float()
-            squared += float(((prediction - y) ** 2).sum())
-            count += y.numel()
-            lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
-            if discriminator is not None:
-                real, fake = discriminator(y), discriminator(prediction)
-                correct += int((real - fake.mean() > 0).sum() + (fake - real.mean() < 0).sum())
-                judged += 2 * len(y)
-    rmse = math.sqrt(squared / count)
-    metrics = {"val_rmse": rmse, "val_psnr": 20 * math.log10((hi - lo) / max(rmse, 1e-12))}
-    if discriminator is not None:
-        metrics["val_discriminator_accuracy"] = correct / judged
-    return metrics
-
-
-def _atomic_torch_save(state: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(state, tmp)
-    tmp.replace(path)
 
 
 def _write_metrics(history: list[dict[str, float]], run: Path) -> None:
@@ -248,7 +148,8 @@ def train(
     Parameters
     ----------
     train_tiles, val_tiles : TileDataset
-        Training and validation tiles.
+        Training and validation tiles; both are loaded into memory first
+        (:meth:`TileDataset.load`).
     config : TrainConfig
         Hyperparameters.
     run_dir : path
@@ -262,8 +163,9 @@ def train(
     progress : bool
         Show a progress bar over batches.
     on_epoch : callable, optional
-        Called as ``on_epoch(epoch, metrics)`` after each epoch (e.g. to report
-        to an Optuna trial, which may raise to stop the run).
+        Called as ``on_epoch(epoch, metrics)`` after each epoch (e.g.
+        :func:`print_epoch`, or a report to an Optuna trial, which may raise
+        to stop the run).
     metadata : dict, optional
         Extra facts stored in the best checkpoint (training data ...).
 
@@ -275,149 +177,97 @@ def train(
     ------
     TrainingDiverged
         When the generator loss is not finite.
+    ValueError
+        When resuming a ``state.pt`` written with another configuration.
     """
-    from tqdm.auto import tqdm
-
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     torch_device = resolve_device(device)
-    _seed_everything(config.seed)
-    generator = Generator(
-        config.num_residual_blocks,
-        config.residual_scaling,
-        input_scaling=input_scaling(train_tiles) if config.standardise else None,
-        bed_skip=config.bed_skip,
-    ).to(torch_device)
-    discriminator = Discriminator().to(torch_device) if config.adversarial else None
-    adam = {"lr": config.learning_rate, "eps": config.adam_eps, "betas": config.adam_betas}
-    g_opt = torch.optim.Adam(generator.parameters(), **adam)
-    d_opt = torch.optim.Adam(discriminator.parameters(), **adam) if discriminator else None
-
-    history: list[dict[str, float]] = []
-    best_rmse, since_best, start_epoch = math.inf, 0, 0
+    # shuffled batches and the input statistics are read from memory
+    train_tiles.load()
+    val_tiles.load()
+    scaling = input_scaling(train_tiles) if config.standardise else None
     state_path = run / STATE_FILE
     if resume and state_path.exists():
-        state = torch.load(state_path, map_location=torch_device, weights_only=True)
-        saved = json.loads(state["config"])
-        if saved != config.to_dict():
-            raise ValueError(
-                f"{state_path} was written with another configuration {saved}; "
-                "pass resume=False (or another run folder) to start over"
-            )
-        generator.load_state_dict(state["generator"])
-        g_opt.load_state_dict(state["generator_optimizer"])
-        if discriminator is not None and d_opt is not None:
-            discriminator.load_state_dict(state["discriminator"])
-            d_opt.load_state_dict(state["discriminator_optimizer"])
-        history = json.loads(state["history"])
-        best_rmse, since_best = float(state["best_rmse"]), int(state["since_best"])
-        start_epoch = int(state["epoch"]) + 1
-
-    autocast = config.mixed_precision and torch_device.type == "cuda"
+        state = RunState.load(state_path, config, torch_device, scaling)
+    else:
+        state = RunState.start(config, torch_device, scaling)
     stopped_early = False
-    for epoch in range(start_epoch, config.epochs):
-        if config.patience is not None and since_best >= config.patience:
+    for epoch in range(state.epochs_done, config.epochs):
+        if config.patience is not None and state.since_best >= config.patience:
             stopped_early = True
             break
-        generator.train()
-        if discriminator is not None:
-            discriminator.train()
-        sums: dict[str, float] = {}
-        batches = 0
-        started = time.perf_counter()
-        loader = _loader(train_tiles, config, epoch, shuffle=True)
-        bar = tqdm(
-            loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress
+        row = _train_epoch(state, train_tiles, torch_device, progress)
+        row.update(
+            evaluate_tiles(state.generator, val_tiles, state.discriminator, device=torch_device)
         )
-        for x, w1, w2, w3, y in bar:
-            x, w1, w2, w3, y = (t.to(torch_device) for t in (x, w1, w2, w3, y))
-            with torch.autocast(torch_device.type, dtype=torch.bfloat16, enabled=autocast):
-                logs = _step(generator, discriminator, g_opt, d_opt, (x, w1, w2, w3, y), config)
-            for key, value in logs.items():
-                sums[key] = sums.get(key, 0.0) + value
-            batches += 1
-            bar.set_postfix(loss=f"{logs['generator_loss']:.4g}")
-        elapsed = time.perf_counter() - started
-        row: dict[str, float] = {"epoch": epoch + 1}
-        row.update({key: value / batches for key, value in sums.items()})
-        row["tiles_per_s"] = len(train_tiles) / elapsed
-        row.update(evaluate_tiles(generator, val_tiles, discriminator, device=torch_device))
-        history.append(row)
-        if row["val_rmse"] < best_rmse:
-            best_rmse, since_best = row["val_rmse"], 0
-            save_checkpoint(
-                generator,
-                run / BEST_FILE,
-                training=config.to_dict(),
-                epoch=epoch + 1,
-                metrics=row,
-                **(metadata or {}),
-            )
-        else:
-            since_best += 1
-        state = {
-            "config": json.dumps(config.to_dict()),
-            "epoch": epoch,
-            "generator": generator.state_dict(),
-            "generator_optimizer": g_opt.state_dict(),
-            "history": json.dumps(history),
-            "best_rmse": best_rmse,
-            "since_best": since_best,
-        }
-        if discriminator is not None and d_opt is not None:
-            state["discriminator"] = discriminator.state_dict()
-            state["discriminator_optimizer"] = d_opt.state_dict()
-        _atomic_torch_save(state, state_path)
-        _write_metrics(history, run)
-        if progress:
-            print(
-                f"epoch {epoch + 1}: loss {row['generator_loss']:.4g}, "
-                f"val RMSE {row['val_rmse']:.2f} m, PSNR {row['val_psnr']:.2f} dB, "
-                f"{row['tiles_per_s']:.0f} tiles/s"
-            )
+        _record_epoch(state, row, run, metadata)
         if on_epoch is not None:
             on_epoch(epoch + 1, row)
-    if history:
-        plot_loss_curve(history, run / CURVE_FILE)
-    generator.eval()
+    if state.history:
+        plot_loss_curve(state.history, run / CURVE_FILE)
+    state.generator.eval()
     best = run / BEST_FILE
-    return TrainResult(generator, history, best if best.exists() else None, stopped_early)
+    return TrainResult(
+        state.generator, state.history, best if best.exists() else None, stopped_early
+    )
 
 
-def _step(
-    generator: Generator,
-    discriminator: Discriminator | None,
-    g_opt: torch.optim.Optimizer,
-    d_opt: torch.optim.Optimizer | None,
-    batch: tuple[torch.Tensor, ...],
-    config: TrainConfig,
+def _train_epoch(
+    state: RunState, tiles: TileDataset, device: torch.device, progress: bool
 ) -> dict[str, float]:
-    """One discriminator step then one generator step; returns the losses."""
-    x, w1, w2, w3, y = batch
-    logs: dict[str, float] = {}
-    if discriminator is not None and d_opt is not None:
-        with torch.no_grad():
-            fake = generator(x, w1, w2, w3)
-        d_loss = discriminator_loss(discriminator(y), discriminator(fake))
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_opt.step()
-        logs["discriminator_loss"] = float(d_loss.detach())
+    """One pass over the shuffled training tiles; the epoch's mean losses and throughput."""
+    from tqdm.auto import tqdm
 
-    prediction = generator(x, w1, w2, w3)
-    if discriminator is not None:
-        real_logits = discriminator(y).detach()
-        fake_logits = discriminator(prediction)
-        weights = config.loss_weights
+    config, epoch = state.config, state.epochs_done
+    state.generator.train()
+    if state.discriminator is not None:
+        state.discriminator.train()
+    autocast = config.mixed_precision and device.type == "cuda"
+    sums: dict[str, float] = {}
+    batches = 0
+    started = time.perf_counter()
+    loader = _loader(tiles, config, epoch, shuffle=True)
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress)
+    for batch in bar:
+        batch = tuple(t.to(device) for t in batch)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            logs = train_step(
+                state.generator,
+                state.discriminator,
+                state.generator_optimizer,
+                state.discriminator_optimizer,
+                batch,
+                config,
+            )
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + value
+        batches += 1
+        bar.set_postfix(loss=f"{logs['generator_loss']:.4g}")
+    elapsed = time.perf_counter() - started
+    row: dict[str, float] = {"epoch": epoch + 1}
+    row.update({key: value / batches for key, value in sums.items()})
+    row["tiles_per_s"] = len(tiles) / elapsed
+    return row
+
+
+def _record_epoch(
+    state: RunState, row: dict[str, float], run: Path, metadata: dict[str, Any] | None
+) -> None:
+    """Add ``row`` to the history, keep the best generator, save the state and metrics."""
+    state.history.append(row)
+    state.epochs_done += 1
+    if row["val_rmse"] < state.best_rmse:
+        state.best_rmse, state.since_best = row["val_rmse"], 0
+        save_checkpoint(
+            state.generator,
+            run / BEST_FILE,
+            training=state.config.to_dict(),
+            epoch=state.epochs_done,
+            metrics=row,
+            **(metadata or {}),
+        )
     else:
-        real_logits = fake_logits = torch.zeros(len(y), 1, device=y.device)
-        weights = LossWeights(**{**config.loss_weights.as_dict(), "adversarial": 0.0})
-    g_loss, terms = generator_loss(prediction, y, x, real_logits, fake_logits, weights)
-    if not torch.isfinite(g_loss):
-        raise TrainingDiverged(f"generator loss is {float(g_loss.detach())} ({terms})")
-    g_opt.zero_grad(set_to_none=True)
-    g_loss.backward()
-    g_opt.step()
-    logs["generator_loss"] = float(g_loss.detach())
-    logs.update({f"loss_{name}": value for name, value in terms.items()})
-    return logs
+        state.since_best += 1
+    state.save(run / STATE_FILE)
+    _write_metrics(state.history, run)

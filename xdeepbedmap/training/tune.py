@@ -28,7 +28,7 @@ from typing import Any
 import optuna
 import xarray as xr
 
-from xdeepbedmap.training.tiles import TileDataset
+from xdeepbedmap.training.dataset import TileDataset
 from xdeepbedmap.training.trainer import TrainConfig, TrainingDiverged, train
 
 __all__ = [
