@@ -11,7 +11,7 @@ import xarray as xr
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import bicubic, superresolve
 from xdeepbedmap.metrics import error_summary, roughness
-from xdeepbedmap.training.tiles import align_truth
+from xdeepbedmap.truth import align_truth
 
 __all__ = ["evaluate", "format_table"]
 

@@ -34,7 +34,7 @@ from dask.array.overlap import ensure_minimum_chunksize
 from scipy import ndimage
 
 import xdeepbedmap
-from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, output_grid, validate_inputs
+from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, grid_coords, output_grid, validate_inputs
 from xdeepbedmap.inputs import nested_chunks, rechunk_nested
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model.checkpoint import read_checkpoint_metadata
@@ -298,9 +298,9 @@ def superresolve(
             compute_dtype=str(torch_dtype).replace("torch.", ""),
         )
     grid = output_grid(base)
-    out = xr.DataArray(result, dims=("y", "x"), coords=grid.coords(), name="bed")
+    out = xr.DataArray(result, dims=("y", "x"), coords=grid_coords(grid), name="bed")
     out.attrs = _output_attrs(spec, halo, window, torch_dtype)
-    out = out.rio.write_crs(base.crs).rio.write_nodata(np.nan, encoded=False)
+    out = out.rio.write_crs(str(base.crs)).rio.write_nodata(np.nan, encoded=False)
     if eager:
         out = out.compute()
     return out
@@ -388,11 +388,11 @@ def bicubic(ds: xr.Dataset) -> xr.DataArray:
         dtype=np.float32,
         meta=np.empty((0, 0), dtype=np.float32),
     )
-    out = xr.DataArray(result, dims=("y", "x"), coords=output_grid(base).coords(), name="bed")
+    out = xr.DataArray(result, dims=("y", "x"), coords=grid_coords(output_grid(base)), name="bed")
     out.attrs = {
         "units": "m",
         "long_name": "bed elevation (bicubic interpolation of the 1 km bed, 250 m)",
         "xdeepbedmap_version": xdeepbedmap.__version__,
     }
-    out = out.rio.write_crs(base.crs).rio.write_nodata(np.nan, encoded=False)
+    out = out.rio.write_crs(str(base.crs)).rio.write_nodata(np.nan, encoded=False)
     return out.compute() if eager else out
