@@ -20,10 +20,11 @@ from xdeepbedmap.grids import (
     make_grid,
     output_grid,
     pixel_centres,
-    resample_to,
     validate_inputs,
+    window,
     zoom_in,
 )
+from xdeepbedmap.inputs import resample_to
 
 
 def edges(grid):
@@ -166,3 +167,55 @@ def test_resample_to_bilinear_reproduces_a_plane():
     target_y, target_x = pixel_centres(target)
     tx, ty = np.meshgrid(target_x, target_y)
     np.testing.assert_allclose(out.values, 0.01 * tx + 0.02 * ty, rtol=1e-5)
+
+
+@given(base=base_grids(), factor=st.sampled_from([1, 2, 4, 10]))
+def test_coordinates_are_exact_float64_pixel_centres(base, factor):
+    grid = zoom_in(base, factor)
+    left, top, pixel = edges(grid)
+    assert pixel == 1000.0 / factor  # divided, not multiplied by a rounded 1/factor
+    odd = zoom_in(make_grid(0.0, 0.0, 333.3, (2, 2)), 10)
+    assert odd.resolution.x == 33.33  # GeoBox.zoom_out(1 / 10) gives 33.330000000000005
+    y, x = pixel_centres(grid)
+    assert x.dtype == y.dtype == np.float64
+    np.testing.assert_array_equal(x, left + (np.arange(grid.shape[1]) + 0.5) * pixel)
+    np.testing.assert_array_equal(y, top - (np.arange(grid.shape[0]) + 0.5) * pixel)
+    assert (np.diff(y) < 0).all() and (np.diff(x) > 0).all()
+    coords = grid_coords(grid, "y_surface", "x_surface")
+    assert coords["y_surface"][0] == "y_surface"
+    np.testing.assert_array_equal(coords["x_surface"][1], x)
+
+
+@given(base=base_grids())
+def test_grid_of_agrees_with_odc_geobox(base):
+    import odc.geo.xr  # noqa: F401
+
+    ds = dataset_on(base)
+    for name, (ydim, xdim, _) in VARIABLES.items():
+        found = grid_of(ds[name], name, ydim, xdim)
+        theirs = ds[name].rename({ydim: "y", xdim: "x"}).odc.geobox
+        assert found.shape == theirs.shape and found.crs == theirs.crs == base.crs
+        np.testing.assert_allclose(found.affine[:6], theirs.affine[:6], rtol=1e-12, atol=1e-6)
+
+
+def test_zoom_in_needs_a_positive_integer():
+    grid = make_grid(0.0, 0.0, 1000.0, (2, 2))
+    for factor in (0, -2, 2.5):
+        with pytest.raises(
+            ValueError, match=f"zoom factor must be a positive integer, got {factor}"
+        ):
+            zoom_in(grid, factor)
+
+
+def test_window_keeps_pixels_whose_centres_are_inside():
+    grid = make_grid(0.0, 4000.0, 1000.0, (4, 5))  # centres x 500..4500, y 3500..500
+    # bbox edges on centres keep those pixels; a bbox edge 1 m short of a centre drops it
+    assert window(grid, (500.0, 1500.0, 2500.0, 3500.0)) == (slice(0, 3), slice(0, 3))
+    assert window(grid, (501.0, 1501.0, 2499.0, 3499.0)) == (slice(1, 2), slice(1, 2))
+    assert window(grid, (-1e6, -1e6, 1e6, 1e6)) == (slice(0, 4), slice(0, 5))
+    cropped = grid[window(grid, (1200.0, 900.0, 2600.0, 2100.0))]
+    assert edges(cropped) == (1000.0, 2000.0, 1000.0) and cropped.shape == (1, 2)
+    with pytest.raises(ValueError, match=r"with min < max, got \(3.0, 0.0, 1.0, 1.0\)"):
+        window(grid, (3.0, 0.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match=r"holds no pixel centre of the grid with bounds"):
+        window(grid, (600.0, 600.0, 1400.0, 1400.0))

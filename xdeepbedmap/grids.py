@@ -9,18 +9,14 @@ rioxarray way (EPSG:3031 by default).
 A grid is an odc-geo :class:`~odc.geo.geobox.GeoBox`. This module adds what is
 the project's own: :func:`validate_inputs` checks a canonical input Dataset and
 says exactly what does not nest; :func:`zoom_in`/:func:`coarsen` move between
-nested grids, :func:`window` cuts one to a bbox, :func:`grid_coords` gives its
-xarray coordinates, and :func:`resample_to` brings a raster that does not nest
-onto the nest by explicit bilinear resampling.
+nested grids, :func:`window` cuts one to a bbox, and :func:`grid_coords` gives its
+xarray coordinates (:func:`xdeepbedmap.inputs.resample_to` brings a raster that
+does not nest onto the nest).
 """
 
 from __future__ import annotations
 
-import warnings
-from typing import Literal
-
 import numpy as np
-import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
@@ -42,7 +38,6 @@ __all__ = [
     "make_grid",
     "output_grid",
     "pixel_centres",
-    "resample_to",
     "validate_inputs",
     "window",
     "zoom_in",
@@ -180,7 +175,11 @@ def _spacing(name: str, axis: str, values: np.ndarray, expected_sign: int) -> fl
 
 
 def grid_of(da: xr.DataArray, name: str | None = None, ydim: str = "y", xdim: str = "x") -> GeoBox:
-    """The grid (``da.odc.geobox``) of a 2-D DataArray, checked against the contract.
+    """The grid of a 2-D DataArray, from its pixel-centre coordinates.
+
+    Agrees with ``da.odc.geobox`` to rounding, but the pixel size is the median
+    of all coordinate steps: odc-geo takes the first step only, which moves
+    output coordinates by up to a few 1e-10 m on non-round grids.
 
     Raises
     ------
@@ -192,20 +191,14 @@ def grid_of(da: xr.DataArray, name: str | None = None, ydim: str = "y", xdim: st
     for dim in (ydim, xdim):
         if dim not in da.coords:
             raise NestingError(f"{name}: no '{dim}' coordinate (dims are {da.dims})")
-    # odc-geo reads the transform from the first two coordinates only: check
-    # regularity, orientation and squareness over all of them first
-    dx = _spacing(name, xdim, np.asarray(da[xdim].values), +1)
-    dy = _spacing(name, ydim, np.asarray(da[ydim].values), -1)
+    x = np.asarray(da[xdim].values, dtype=np.float64)
+    y = np.asarray(da[ydim].values, dtype=np.float64)
+    dx = _spacing(name, xdim, x, +1)
+    dy = _spacing(name, ydim, y, -1)
     if abs(dx - dy) > TOLERANCE * min(dx, dy):
         raise NestingError(f"{name}: pixels must be square, found {dx:g} m (x) by {dy:g} m (y)")
-    # odc-geo recognises y/x dims by name; nested variables have their own
-    plain = da if (ydim, xdim) == ("y", "x") else da.rename({ydim: "y", xdim: "x"})
-    with warnings.catch_warnings():  # a grid needs no CRS: odc-geo warns if it points nowhere
-        warnings.filterwarnings("ignore", "grid_mapping=.* not pointing to", UserWarning)
-        grid = plain.transpose("y", "x", ...).odc.geobox
-    if not isinstance(grid, GeoBox):
-        raise NestingError(f"{name}: odc-geo finds no regular grid on ({ydim}, {xdim})")
-    return grid
+    edges = (float(x[0] - dx / 2), float(y[0] + dy / 2))
+    return make_grid(*edges, dx, (y.size, x.size), _crs_string(da))
 
 
 def _check_nested(name: str, grid: GeoBox, base: GeoBox, factor: int) -> None:
@@ -299,45 +292,3 @@ def _normalise_crs(crs: str) -> str:
         raise NestingError(f"unrecognised CRS {crs!r}: {err}") from err
     epsg = parsed.to_epsg()
     return f"EPSG:{epsg}" if epsg is not None else parsed.to_wkt()
-
-
-def resample_to(
-    da: xr.DataArray,
-    target: GeoBox,
-    ydim: str = "y",
-    xdim: str = "x",
-    resampling: Literal["bilinear", "cubic", "average", "nearest"] = "bilinear",
-) -> xr.DataArray:
-    """Resample a raster onto ``target`` explicitly (bilinear by default).
-
-    Uses odc-geo's reprojection (GDAL warp), which stays lazy for dask-backed
-    input. GDAL widens the bilinear kernel when the target is coarser than the
-    source (450 m to 500 m velocity), so it also low-pass filters a little, as
-    an area-aware resampler should. The result has dims ``(ydim, xdim)``,
-    pixel-centre coordinates of ``target`` and its CRS; pixels the source does
-    not cover are NaN.
-
-    Parameters
-    ----------
-    da : xarray.DataArray
-        2-D raster with ``y``/``x`` coordinates and a CRS.
-    target : GeoBox
-        The grid to resample onto.
-    ydim, xdim : str
-        Dimension names of the result.
-    resampling : str
-        GDAL resampling method.
-    """
-    if da.rio.crs is None:
-        raise NestingError(f"{da.name}: no CRS recorded, cannot resample it onto {target.crs}")
-    src = da.astype(np.float32)
-    nodata = da.rio.nodata if da.rio.nodata is not None else da.rio.encoded_nodata
-    if nodata is not None and not np.isnan(nodata):
-        src = src.where(src != nodata)
-    src = src.rio.write_nodata(np.nan, encoded=False)
-    out = src.odc.reproject(target, resampling=resampling, dst_nodata=np.nan)
-    out = out.rename({out.dims[-2]: ydim, out.dims[-1]: xdim})
-    # exact coordinates of the nest (odc computes them from the transform too;
-    # assigning ours removes any last-bit differences)
-    out = out.assign_coords(grid_coords(target, ydim, xdim))
-    return out.rio.write_crs(str(target.crs)).rio.set_spatial_dims(x_dim=xdim, y_dim=ydim)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import xarray as xr
 from affine import Affine
@@ -16,13 +18,12 @@ from xdeepbedmap.grids import (
     _normalise_crs,
     grid_coords,
     grid_of,
-    resample_to,
     validate_inputs,
     window,
     zoom_in,
 )
 
-__all__ = ["assemble", "as_raster", "nested_chunks", "rechunk_nested"]
+__all__ = ["assemble", "as_raster", "nested_chunks", "rechunk_nested", "resample_to"]
 
 BBox = tuple[float, float, float, float]
 
@@ -86,6 +87,50 @@ def _snap_base_grid(bed: GeoBox, bbox: BBox | None, resolution: float, crs: str)
     if inner[2] - inner[0] < resolution or inner[3] - inner[1] < resolution:
         raise ValueError(f"bbox {bbox} is smaller than one {resolution:g} m base pixel")
     return GeoBox.from_bbox(inner, crs, resolution=resolution, anchor="edge")
+
+
+def resample_to(
+    da: xr.DataArray,
+    target: GeoBox,
+    ydim: str = "y",
+    xdim: str = "x",
+    resampling: Literal["bilinear", "cubic", "average", "nearest"] = "bilinear",
+) -> xr.DataArray:
+    """Resample a raster onto ``target`` explicitly (bilinear by default).
+
+    Uses odc-geo's reprojection (GDAL warp), which stays lazy for dask-backed
+    input. GDAL widens the bilinear kernel when the target is coarser than the
+    source (450 m to 500 m velocity), so it also low-pass filters a little, as
+    an area-aware resampler should. The result has dims ``(ydim, xdim)``,
+    pixel-centre coordinates of ``target`` and its CRS; pixels the source does
+    not cover are NaN.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        2-D raster with ``y``/``x`` coordinates and a CRS.
+    target : GeoBox
+        The grid to resample onto.
+    ydim, xdim : str
+        Dimension names of the result.
+    resampling : str
+        GDAL resampling method.
+    """
+    import odc.geo.xr  # noqa: F401  (registers the .odc accessor; slow, so only here)
+
+    if da.rio.crs is None:
+        raise NestingError(f"{da.name}: no CRS recorded, cannot resample it onto {target.crs}")
+    src = da.astype(np.float32)
+    nodata = da.rio.nodata if da.rio.nodata is not None else da.rio.encoded_nodata
+    if nodata is not None and not np.isnan(nodata):
+        src = src.where(src != nodata)
+    src = src.rio.write_nodata(np.nan, encoded=False)
+    out = src.odc.reproject(target, resampling=resampling, dst_nodata=np.nan)
+    out = out.rename({out.dims[-2]: ydim, out.dims[-1]: xdim})
+    # exact coordinates of the nest (odc computes them from the transform too;
+    # assigning ours removes any last-bit differences)
+    out = out.assign_coords(grid_coords(target, ydim, xdim))
+    return out.rio.write_crs(str(target.crs)).rio.set_spatial_dims(x_dim=xdim, y_dim=ydim)
 
 
 def _onto(da: xr.DataArray, target: GeoBox, name: str, ydim: str, xdim: str) -> xr.DataArray:
