@@ -22,10 +22,10 @@ import numpy as np
 import xarray as xr
 
 import xdeepbedmap  # noqa: F401 - accessor
-from xdeepbedmap.grids import VARIABLES, Grid
+from xdeepbedmap.grids import VARIABLES, grid_coords, make_grid, zoom_in
 from xdeepbedmap.io import open_zarr_output, to_zarr
 
-BASE = Grid(-3_333_500.0, 3_333_500.0, 1000.0, (6667, 6667), "EPSG:3031")
+BASE = make_grid(-3_333_500.0, 3_333_500.0, 1000.0, (6667, 6667), "EPSG:3031")
 #: Disc radius (base px) covering one third of the grid.
 RADIUS = 6667 * np.sqrt(1 / (3 * np.pi))
 
@@ -50,14 +50,16 @@ def continent_inputs(chunks: int = 256) -> xr.Dataset:
     """Lazy canonical inputs over the BEDMAP2 grid."""
     variables = {}
     for seed, (name, (ydim, xdim, factor)) in enumerate(VARIABLES.items()):
-        grid = BASE.zoom(factor)
+        grid = zoom_in(BASE, factor)
         data = da.map_blocks(
             _field(factor, seed),
-            chunks=da.core.normalize_chunks(factor * chunks, grid.shape),
+            chunks=da.core.normalize_chunks(factor * chunks, tuple(grid.shape)),
             dtype=np.float32,
             meta=np.empty((0, 0), np.float32),
         )
-        variables[name] = xr.DataArray(data, dims=(ydim, xdim), coords=grid.coords(ydim, xdim))
+        variables[name] = xr.DataArray(
+            data, dims=(ydim, xdim), coords=grid_coords(grid, ydim, xdim)
+        )
     return xr.Dataset(variables).rio.write_crs("EPSG:3031")
 
 

@@ -20,17 +20,17 @@ CHILD = """
 import json, resource, sys, tempfile, time
 import dask, dask.array as da, numpy as np, torch, xarray as xr
 import xdeepbedmap
-from xdeepbedmap.grids import VARIABLES, Grid
+from xdeepbedmap.grids import VARIABLES, grid_coords, make_grid, zoom_in
 from xdeepbedmap.io import to_zarr
 size, chunks, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
-base = Grid(-1.0e6, 1.0e6, 1000.0, (size, size), "EPSG:3031")
+base = make_grid(-1.0e6, 1.0e6, 1000.0, (size, size), "EPSG:3031")
 rng = da.random.default_rng(0)
 variables = {}
 for name, (ydim, xdim, f) in VARIABLES.items():
-    grid = base.zoom(f)
-    data = (rng.random(grid.shape, chunks=f * chunks) * 100).astype(np.float32)
-    variables[name] = xr.DataArray(data, dims=(ydim, xdim), coords=grid.coords(ydim, xdim))
+    grid = zoom_in(base, f)
+    data = (rng.random(tuple(grid.shape), chunks=f * chunks) * 100).astype(np.float32)
+    variables[name] = xr.DataArray(data, dims=(ydim, xdim), coords=grid_coords(grid, ydim, xdim))
 ds = xr.Dataset(variables).rio.write_crs("EPSG:3031")
 out = ds.deepbedmap.superresolve()
 start = time.perf_counter()

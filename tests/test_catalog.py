@@ -14,7 +14,15 @@ from xdeepbedmap.catalog import (
     open_inputs,
     open_truth,
 )
-from xdeepbedmap.grids import VARIABLES, Grid, validate_inputs
+from xdeepbedmap.grids import (
+    VARIABLES,
+    GeoBox,
+    grid_coords,
+    make_grid,
+    pixel_centres,
+    validate_inputs,
+    zoom_in,
+)
 from xdeepbedmap.synthetic import make_region
 
 
@@ -88,12 +96,12 @@ def test_antarctica_catalog_says_where_to_get_missing_files(tmp_path):
         open_inputs("antarctica", data_dir=tmp_path)
 
 
-def _write_products(directory, base: Grid):
+def _write_products(directory, base: GeoBox):
     """Small files in the formats and nodata conventions of the real products."""
     rng = np.random.default_rng(0)
 
     def raster(grid, values, nodata=None, dtype="float32"):
-        da = xr.DataArray(values.astype(dtype), dims=("y", "x"), coords=grid.coords())
+        da = xr.DataArray(values.astype(dtype), dims=("y", "x"), coords=grid_coords(grid))
         da = da.rio.write_crs("EPSG:3031")
         return da.rio.write_nodata(nodata, encoded=False) if nodata is not None else da
 
@@ -101,30 +109,31 @@ def _write_products(directory, base: Grid):
     bed = rng.normal(0, 300, base.shape).round()
     bed[0, 0] = 32767  # BEDMAP2's int16 nodata
     raster(base, bed, 32767, "int16").rio.to_raster(directory / "bedmap2_tiff" / "bedmap2_bed.tif")
-    surface = rng.normal(1000, 10, base.zoom(10).shape)
+    surface = rng.normal(1000, 10, zoom_in(base, 10).shape)
     surface[:5, :5] = -9999
-    raster(base.zoom(10), surface, -9999).rio.to_raster(directory / "REMA_100m_dem.tif")
+    raster(zoom_in(base, 10), surface, -9999).rio.to_raster(directory / "REMA_100m_dem.tif")
     acc = rng.uniform(50, 500, base.shape)
     raster(base, acc, -9999).rio.to_raster(directory / "Arthern_accumulation_bedmap2_grid1.tif")
     # velocity on a 450 m grid that covers the base grid with margin, as netCDF
-    vel = Grid(
-        base.left - 4500, base.top + 4500, 450.0, (int(base.shape[0] * 1000 / 450) + 22,) * 2
-    )
-    xx, yy = np.meshgrid(vel.x, vel.y)
+    left, top = base.boundingbox.left, base.boundingbox.top
+    vel = make_grid(left - 4500, top + 4500, 450.0, (int(base.shape[0] * 1000 / 450) + 22,) * 2)
+    vel_y, vel_x = pixel_centres(vel)
+    xx, yy = np.meshgrid(vel_x, vel_y)
     ds = xr.Dataset(
         {
-            "VX": (("y", "x"), (0.001 * (xx - base.left)).astype("float32")),
-            "VY": (("y", "x"), (0.002 * (yy - base.top)).astype("float32")),
+            "VX": (("y", "x"), (0.001 * (xx - left)).astype("float32")),
+            "VY": (("y", "x"), (0.002 * (yy - top)).astype("float32")),
         },
-        coords=vel.coords(),
+        coords=grid_coords(vel),
     ).rio.write_crs("EPSG:3031")
     ds.to_netcdf(directory / "antarctic_ice_vel_phase_map_v01.nc")
 
 
 def test_antarctica_catalog_reads_real_formats(tmp_path):
-    base = Grid(-1_500_000.0, -300_000.0, 1000.0, (12, 12))
+    base = make_grid(-1_500_000.0, -300_000.0, 1000.0, (12, 12))
     _write_products(tmp_path, base)
-    inner = (base.left + 1000, base.top - 11000, base.left + 11000, base.top - 1000)
+    left, top = base.boundingbox.left, base.boundingbox.top
+    inner = (left + 1000, top - 11000, left + 11000, top - 1000)
     with CountTasks() as counter:
         ds = open_inputs("antarctica", data_dir=tmp_path, region=inner, chunks=5)
     assert counter.count == 0
@@ -134,11 +143,12 @@ def test_antarctica_catalog_reads_real_formats(tmp_path):
     ds = ds.compute()
     # nodata values became NaN, valid values pass unchanged
     assert np.isnan(ds["surface"].values).sum() == 0  # the -9999 block is outside the region
-    tx, ty = np.meshgrid(got.zoom(2).x, got.zoom(2).y)
+    vel_y, vel_x = pixel_centres(zoom_in(got, 2))
+    tx, ty = np.meshgrid(vel_x, vel_y)
     # GDAL's bilinear widens its kernel when going coarser (450 -> 500 m), which
     # shifts the effective sample point by up to ~5% of a source pixel on a ramp
-    np.testing.assert_allclose(ds["vx"].values, 0.001 * (tx - base.left), atol=0.05 * 450 * 0.001)
-    np.testing.assert_allclose(ds["vy"].values, 0.002 * (ty - base.top), atol=0.05 * 450 * 0.002)
+    np.testing.assert_allclose(ds["vx"].values, 0.001 * (tx - left), atol=0.05 * 450 * 0.001)
+    np.testing.assert_allclose(ds["vy"].values, 0.002 * (ty - top), atol=0.05 * 450 * 0.002)
     full = open_inputs("antarctica", data_dir=tmp_path).compute()
     assert np.isnan(full["bed"].values[0, 0]) and np.isnan(full["surface"].values[0, 0])
     assert np.isfinite(full["bed"].values[1:, 1:]).all()

@@ -13,7 +13,7 @@ import xarray as xr
 
 import xdeepbedmap  # noqa: F401 - accessor
 from xdeepbedmap.cluster import KEEP_ANNOTATIONS, connect, make_cluster
-from xdeepbedmap.grids import VARIABLES, Grid
+from xdeepbedmap.grids import VARIABLES, grid_coords, make_grid, zoom_in
 from xdeepbedmap.model import Generator
 from xdeepbedmap.synthetic import make_region
 
@@ -58,12 +58,14 @@ def test_network_tasks_run_only_on_gpu_resource_workers():
 
 def continental_inputs(base_shape=(6667, 6667), chunks=256) -> xr.Dataset:
     """Lazy inputs of BEDMAP2's size (surface 66,670 x 66,670), nothing materialised."""
-    base = Grid(-3_333_500.0, 3_333_500.0, 1000.0, base_shape, "EPSG:3031")
+    base = make_grid(-3_333_500.0, 3_333_500.0, 1000.0, base_shape, "EPSG:3031")
     variables = {}
     for name, (ydim, xdim, factor) in VARIABLES.items():
-        grid = base.zoom(factor)
-        data = da.zeros(grid.shape, dtype=np.float32, chunks=factor * chunks)
-        variables[name] = xr.DataArray(data, dims=(ydim, xdim), coords=grid.coords(ydim, xdim))
+        grid = zoom_in(base, factor)
+        data = da.zeros(tuple(grid.shape), dtype=np.float32, chunks=factor * chunks)
+        variables[name] = xr.DataArray(
+            data, dims=(ydim, xdim), coords=grid_coords(grid, ydim, xdim)
+        )
     return xr.Dataset(variables).rio.write_crs("EPSG:3031")
 
 

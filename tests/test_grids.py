@@ -13,22 +13,30 @@ from hypothesis import strategies as st
 from tests.strategies import base_grids, dataset_on, nested_names, sharing_dims
 from xdeepbedmap.grids import (
     VARIABLES,
-    Grid,
     NestingError,
+    coarsen,
+    grid_coords,
     grid_of,
+    make_grid,
     output_grid,
-    resample_to,
+    pixel_centres,
     validate_inputs,
+    window,
+    zoom_in,
 )
+from xdeepbedmap.inputs import resample_to
+
+
+def edges(grid):
+    """``(left, top, pixel size)`` of a north-up grid."""
+    return grid.boundingbox.left, grid.boundingbox.top, grid.resolution.x
 
 
 @given(base=base_grids())
 def test_valid_nests_pass(base):
     found = validate_inputs(dataset_on(base))
     assert found.shape == base.shape and found.crs == base.crs
-    assert (found.left, found.top, found.resolution) == pytest.approx(
-        (base.left, base.top, base.resolution), abs=1e-6
-    )
+    assert edges(found) == pytest.approx(edges(base), abs=1e-6)
 
 
 @given(base=base_grids(), noise=st.floats(-1e-7, 1e-7))
@@ -46,12 +54,13 @@ def test_float_noise_is_tolerated(base, noise):
 )
 def test_shifted_origin_names_variable(base, name, axis, fraction):
     factor = VARIABLES[name][2]
-    grid = base.zoom(factor)
-    shift = fraction * grid.resolution
-    moved = Grid(
-        grid.left + (shift if axis == "x" else 0.0),
-        grid.top + (shift if axis == "y" else 0.0),
-        grid.resolution,
+    grid = zoom_in(base, factor)
+    left, top, pixel = edges(grid)
+    shift = fraction * pixel
+    moved = make_grid(
+        left + (shift if axis == "x" else 0.0),
+        top + (shift if axis == "y" else 0.0),
+        pixel,
         grid.shape,
         grid.crs,
     )
@@ -61,18 +70,19 @@ def test_shifted_origin_names_variable(base, name, axis, fraction):
 
 @given(base=base_grids(), name=nested_names, ratio=st.sampled_from([0.9, 0.9 * 0.999, 1.1, 2.0]))
 def test_wrong_spacing_names_variable(base, name, ratio):
-    grid = base.zoom(VARIABLES[name][2])
-    wrong = Grid(grid.left, grid.top, grid.resolution * ratio, grid.shape, grid.crs)
-    with pytest.raises(NestingError, match=rf"^{name}: spacing .* expected {grid.resolution:g} m"):
+    grid = zoom_in(base, VARIABLES[name][2])
+    left, top, pixel = edges(grid)
+    wrong = make_grid(left, top, pixel * ratio, grid.shape, grid.crs)
+    with pytest.raises(NestingError, match=rf"^{name}: spacing .* expected {pixel:g} m"):
         validate_inputs(dataset_on(base, dict.fromkeys(sharing_dims(name), wrong)))
 
 
 @given(base=base_grids(), name=nested_names, extra=st.sampled_from([(1, 0), (0, 1), (-1, 0)]))
 def test_wrong_shape_names_variable(base, name, extra):
-    grid = base.zoom(VARIABLES[name][2])
+    grid = zoom_in(base, VARIABLES[name][2])
     shape = (grid.shape[0] + extra[0], grid.shape[1] + extra[1])
-    wrong = Grid(grid.left, grid.top, grid.resolution, shape, grid.crs)
-    expected = re.escape(f"{name}: shape {shape}, expected {grid.shape}")
+    wrong = make_grid(*edges(grid), shape, grid.crs)
+    expected = re.escape(f"{name}: shape {shape}, expected {tuple(grid.shape)}")
     with pytest.raises(NestingError, match=f"^{expected}"):
         validate_inputs(dataset_on(base, dict.fromkeys(sharing_dims(name), wrong)))
 
@@ -84,20 +94,20 @@ def test_other_crs_names_variable(base, name):
 
 
 def test_wrong_base_spacing_missing_variable_and_dims():
-    base = Grid(0.0, 0.0, 500.0, (4, 4))
+    base = make_grid(0.0, 0.0, 500.0, (4, 4))
     with pytest.raises(NestingError, match="bed: spacing 500 m, expected 1000 m"):
         validate_inputs(dataset_on(base))
-    ds = dataset_on(Grid(0.0, 0.0, 1000.0, (4, 4))).drop_vars("vy")
+    ds = dataset_on(make_grid(0.0, 0.0, 1000.0, (4, 4))).drop_vars("vy")
     with pytest.raises(NestingError, match=r"lacks variable\(s\) \['vy'\]"):
         validate_inputs(ds)
-    ds = dataset_on(Grid(0.0, 0.0, 1000.0, (4, 4)))
+    ds = dataset_on(make_grid(0.0, 0.0, 1000.0, (4, 4)))
     ds["accumulation"] = ds["accumulation"].T
     with pytest.raises(NestingError, match=r"accumulation: dims \('x', 'y'\)"):
         validate_inputs(ds)
 
 
 def test_missing_crs_and_south_up():
-    ds = dataset_on(Grid(0.0, 0.0, 1000.0, (4, 4)))
+    ds = dataset_on(make_grid(0.0, 0.0, 1000.0, (4, 4)))
     with pytest.raises(NestingError, match="bed: no CRS recorded"):
         validate_inputs(ds.drop_vars("spatial_ref"))
     with pytest.raises(NestingError, match="bed: y coordinates must decrease"):
@@ -108,21 +118,22 @@ def test_missing_crs_and_south_up():
 def test_output_grid_centres_are_sub_pixel_centres(base):
     out = output_grid(base)
     assert out.shape == (4 * base.shape[0], 4 * base.shape[1])
+    (out_y, out_x), (base_y, base_x) = pixel_centres(out), pixel_centres(base)
     # the mean of each 4 x 4 block of output centres is the base centre
-    np.testing.assert_allclose(out.x.reshape(-1, 4).mean(axis=1), base.x, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(out.y.reshape(-1, 4).mean(axis=1), base.y, rtol=0, atol=1e-6)
-    assert out.bounds == pytest.approx(base.bounds)
-    assert out.coarsen(4) == base
+    np.testing.assert_allclose(out_x.reshape(-1, 4).mean(axis=1), base_x, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(out_y.reshape(-1, 4).mean(axis=1), base_y, rtol=0, atol=1e-6)
+    assert out.boundingbox.bbox == pytest.approx(base.boundingbox.bbox)
+    assert coarsen(out, 4) == base
 
 
 @given(ny=st.integers(1, 30), nx=st.integers(1, 30))
 def test_odd_output_size_is_rejected(ny, nx):
-    grid = Grid(0.0, 0.0, 250.0, (ny, nx))
+    grid = make_grid(0.0, 0.0, 250.0, (ny, nx))
     if ny % 4 or nx % 4:
         with pytest.raises(NestingError, match=f"a {ny} x {nx} grid does not divide into 4 x 4"):
-            grid.coarsen(4)
+            coarsen(grid, 4)
     else:
-        assert grid.coarsen(4).shape == (ny // 4, nx // 4)
+        assert coarsen(grid, 4).shape == (ny // 4, nx // 4)
 
 
 def test_grid_of_rejects_irregular_and_non_square():
@@ -140,14 +151,71 @@ def test_grid_of_rejects_irregular_and_non_square():
 def test_resample_to_bilinear_reproduces_a_plane():
     # 450 m "velocity" holding a linear ramp, brought onto a 500 m nest: bilinear
     # resampling is exact for a plane away from the edges.
-    src = Grid(-1_000_000.0, 200_000.0, 450.0, (60, 60))
-    xx, yy = np.meshgrid(src.x, src.y)
+    src = make_grid(-1_000_000.0, 200_000.0, 450.0, (60, 60))
+    src_y, src_x = pixel_centres(src)
+    xx, yy = np.meshgrid(src_x, src_y)
     da = xr.DataArray(
-        (0.01 * xx + 0.02 * yy).astype(np.float32), dims=("y", "x"), coords=src.coords(), name="vx"
+        (0.01 * xx + 0.02 * yy).astype(np.float32),
+        dims=("y", "x"),
+        coords=grid_coords(src),
+        name="vx",
     ).rio.write_crs("EPSG:3031")
-    target = Grid(-995_000.0, 195_000.0, 500.0, (40, 40))
+    target = make_grid(-995_000.0, 195_000.0, 500.0, (40, 40))
     out = resample_to(da.chunk(20), target, "y_velocity", "x_velocity")
     assert out.dims == ("y_velocity", "x_velocity")
     assert hasattr(out.data, "dask")  # stays lazy
-    tx, ty = np.meshgrid(target.x, target.y)
+    target_y, target_x = pixel_centres(target)
+    tx, ty = np.meshgrid(target_x, target_y)
     np.testing.assert_allclose(out.values, 0.01 * tx + 0.02 * ty, rtol=1e-5)
+
+
+@given(base=base_grids(), factor=st.sampled_from([1, 2, 4, 10]))
+def test_coordinates_are_exact_float64_pixel_centres(base, factor):
+    grid = zoom_in(base, factor)
+    left, top, pixel = edges(grid)
+    assert pixel == 1000.0 / factor  # divided, not multiplied by a rounded 1/factor
+    odd = zoom_in(make_grid(0.0, 0.0, 333.3, (2, 2)), 10)
+    assert odd.resolution.x == 33.33  # GeoBox.zoom_out(1 / 10) gives 33.330000000000005
+    y, x = pixel_centres(grid)
+    assert x.dtype == y.dtype == np.float64
+    np.testing.assert_array_equal(x, left + (np.arange(grid.shape[1]) + 0.5) * pixel)
+    np.testing.assert_array_equal(y, top - (np.arange(grid.shape[0]) + 0.5) * pixel)
+    assert (np.diff(y) < 0).all() and (np.diff(x) > 0).all()
+    coords = grid_coords(grid, "y_surface", "x_surface")
+    assert coords["y_surface"][0] == "y_surface"
+    np.testing.assert_array_equal(coords["x_surface"][1], x)
+
+
+@given(base=base_grids())
+def test_grid_of_agrees_with_odc_geobox(base):
+    import odc.geo.xr  # noqa: F401
+
+    ds = dataset_on(base)
+    for name, (ydim, xdim, _) in VARIABLES.items():
+        found = grid_of(ds[name], name, ydim, xdim)
+        theirs = ds[name].rename({ydim: "y", xdim: "x"}).odc.geobox
+        assert found.shape == theirs.shape and found.crs == theirs.crs == base.crs
+        np.testing.assert_allclose(found.affine[:6], theirs.affine[:6], rtol=1e-12, atol=1e-6)
+
+
+def test_zoom_in_needs_a_positive_integer():
+    grid = make_grid(0.0, 0.0, 1000.0, (2, 2))
+    for factor in (0, -2, 2.5):
+        with pytest.raises(
+            ValueError, match=f"zoom factor must be a positive integer, got {factor}"
+        ):
+            zoom_in(grid, factor)
+
+
+def test_window_keeps_pixels_whose_centres_are_inside():
+    grid = make_grid(0.0, 4000.0, 1000.0, (4, 5))  # centres x 500..4500, y 3500..500
+    # bbox edges on centres keep those pixels; a bbox edge 1 m short of a centre drops it
+    assert window(grid, (500.0, 1500.0, 2500.0, 3500.0)) == (slice(0, 3), slice(0, 3))
+    assert window(grid, (501.0, 1501.0, 2499.0, 3499.0)) == (slice(1, 2), slice(1, 2))
+    assert window(grid, (-1e6, -1e6, 1e6, 1e6)) == (slice(0, 4), slice(0, 5))
+    cropped = grid[window(grid, (1200.0, 900.0, 2600.0, 2100.0))]
+    assert edges(cropped) == (1000.0, 2000.0, 1000.0) and cropped.shape == (1, 2)
+    with pytest.raises(ValueError, match=r"with min < max, got \(3.0, 0.0, 1.0, 1.0\)"):
+        window(grid, (3.0, 0.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match=r"holds no pixel centre of the grid with bounds"):
+        window(grid, (600.0, 600.0, 1400.0, 1400.0))

@@ -17,10 +17,10 @@ import rasterio
 import rioxarray
 import xarray as xr
 
-from xdeepbedmap.grids import Grid
+from xdeepbedmap.grids import grid_coords, make_grid
 from xdeepbedmap.io import IncompleteOutputError, open_zarr_output, to_cog, to_zarr
 
-GRID = Grid(-1.2e6, 4.0e5, 250.0, (96, 80), "EPSG:3031")
+GRID = make_grid(-1.2e6, 4.0e5, 250.0, (96, 80), "EPSG:3031")
 
 
 def lazy_field(calls: list | None = None) -> xr.DataArray:
@@ -38,7 +38,7 @@ def lazy_field(calls: list | None = None) -> xr.DataArray:
     data = da.map_blocks(
         block, chunks=((32,) * 3, (16,) * 5), dtype=np.float32, meta=np.empty((0, 0), np.float32)
     )
-    out = xr.DataArray(data, dims=("y", "x"), coords=GRID.coords(), name="bed")
+    out = xr.DataArray(data, dims=("y", "x"), coords=grid_coords(GRID), name="bed")
     out.attrs["units"] = "m"
     return out.rio.write_crs("EPSG:3031").rio.write_nodata(np.nan, encoded=False)
 
@@ -52,7 +52,7 @@ def test_cog_is_tiled_compressed_georeferenced(tmp_path):
         assert src.profile["tiled"] and src.block_shapes[0] == (32, 32)
         assert src.compression is not None
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
-        assert src.transform.a == 250.0 and src.transform.c == GRID.left
+        assert src.transform.a == 250.0 and src.transform.c == GRID.boundingbox.left
     back = rioxarray.open_rasterio(path, masked=True).squeeze("band", drop=True)
     np.testing.assert_array_equal(back.values, field.values)
     assert not list(tmp_path.glob("*.partial*"))

@@ -8,16 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xdeepbedmap.grids import Grid, output_grid, validate_inputs
+from xdeepbedmap.grids import make_grid, output_grid, validate_inputs
 from xdeepbedmap.synthetic import make_region
-from xdeepbedmap.training.tiles import (
-    TileDataset,
-    TileLayout,
-    align_truth,
-    build_tiles,
-    grid_points,
-    split_tiles,
-)
+from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
+from xdeepbedmap.truth import align_truth, grid_points
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +121,7 @@ def test_partial_truth_and_scattered_points(region):
     with pytest.raises(ValueError, match="offset by 100.000 m"):
         align_truth(patch.assign_coords(x=patch.x + 100.0), base)
 
-    grid = output_grid(Grid(0.0, 0.0, 1000.0, (3, 3), "EPSG:3031"))
+    grid = output_grid(make_grid(0.0, 0.0, 1000.0, (3, 3), "EPSG:3031"))
     x = np.array([10.0, 20.0, 260.0, 2990.0, 5000.0])
     y = np.array([-10.0, -200.0, -10.0, -2990.0, -10.0])
     z = np.array([100.0, 200.0, 50.0, 7.0, 1e6])

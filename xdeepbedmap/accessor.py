@@ -7,7 +7,7 @@ from typing import Any
 import xarray as xr
 
 from xdeepbedmap import baselines, inference
-from xdeepbedmap.grids import Grid, validate_inputs
+from xdeepbedmap.grids import GeoBox, validate_inputs
 
 __all__ = ["DeepBedMapAccessor"]
 
@@ -19,7 +19,7 @@ class DeepBedMapAccessor:
     def __init__(self, ds: xr.Dataset) -> None:
         self._ds = ds
 
-    def validate(self) -> Grid:
+    def validate(self) -> GeoBox:
         """Check the grid-nesting contract; see :func:`xdeepbedmap.grids.validate_inputs`."""
         return validate_inputs(self._ds)
 

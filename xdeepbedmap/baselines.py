@@ -7,7 +7,7 @@ import numpy as np
 import xarray as xr
 
 import xdeepbedmap
-from xdeepbedmap.grids import OUTPUT_FACTOR, output_grid, validate_inputs
+from xdeepbedmap.grids import OUTPUT_FACTOR, grid_coords, output_grid, validate_inputs
 from xdeepbedmap.nodata import fill_nearest
 
 __all__ = ["bicubic"]
@@ -75,11 +75,11 @@ def bicubic(ds: xr.Dataset) -> xr.DataArray:
         dtype=np.float32,
         meta=np.empty((0, 0), dtype=np.float32),
     )
-    out = xr.DataArray(result, dims=("y", "x"), coords=output_grid(base).coords(), name="bed")
+    out = xr.DataArray(result, dims=("y", "x"), coords=grid_coords(output_grid(base)), name="bed")
     out.attrs = {
         "units": "m",
         "long_name": "bed elevation (bicubic interpolation of the 1 km bed, 250 m)",
         "xdeepbedmap_version": xdeepbedmap.__version__,
     }
-    out = out.rio.write_crs(base.crs).rio.write_nodata(np.nan, encoded=False)
+    out = out.rio.write_crs(str(base.crs)).rio.write_nodata(np.nan, encoded=False)
     return out.compute() if eager else out

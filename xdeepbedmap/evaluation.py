@@ -12,7 +12,7 @@ from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import superresolve
 from xdeepbedmap.metrics import error_summary, roughness
-from xdeepbedmap.training.tiles import align_truth
+from xdeepbedmap.truth import align_truth
 
 __all__ = ["evaluate", "format_table"]
 

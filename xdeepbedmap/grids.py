@@ -6,21 +6,21 @@ edges. Grids are north-up: ``x`` increases along columns, ``y`` decreases
 along rows, coordinates are pixel centres, and the CRS is recorded the
 rioxarray way (EPSG:3031 by default).
 
-:class:`Grid` is the small value object behind all of it; :func:`validate_inputs`
-checks a canonical input Dataset and says exactly what does not nest;
-:func:`resample_to` brings a raster that does not nest onto the nest by
-explicit bilinear resampling.
+A grid is an odc-geo :class:`~odc.geo.geobox.GeoBox`. This module adds what is
+the project's own: :func:`validate_inputs` checks a canonical input Dataset and
+says exactly what does not nest; :func:`zoom_in`/:func:`coarsen` move between
+nested grids, :func:`window` cuts one to a bbox, and :func:`grid_coords` gives its
+xarray coordinates (:func:`xdeepbedmap.inputs.resample_to` brings a raster that
+does not nest onto the nest).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
+from odc.geo.geobox import GeoBox
 
 from xdeepbedmap.errors import XDeepBedMapError
 
@@ -28,13 +28,19 @@ __all__ = [
     "BASE_RESOLUTION",
     "DEFAULT_CRS",
     "OUTPUT_FACTOR",
+    "TOLERANCE",
     "VARIABLES",
-    "Grid",
+    "GeoBox",
     "NestingError",
+    "coarsen",
+    "grid_coords",
     "grid_of",
+    "make_grid",
     "output_grid",
-    "resample_to",
+    "pixel_centres",
     "validate_inputs",
+    "window",
+    "zoom_in",
 ]
 
 DEFAULT_CRS = "EPSG:3031"
@@ -60,100 +66,86 @@ class NestingError(XDeepBedMapError, ValueError):
     """Input grids do not follow the nesting contract."""
 
 
-@dataclass(frozen=True)
-class Grid:
-    """A north-up regular grid of square pixels.
+def make_grid(
+    left: float,
+    top: float,
+    resolution: float,
+    shape: tuple[int, int],
+    crs: str | None = DEFAULT_CRS,
+) -> GeoBox:
+    """A north-up grid of square ``resolution`` m pixels, ``shape = (ny, nx)``.
 
-    Parameters
-    ----------
-    left, top : float
-        Coordinates of the outer edges of the first column and row (metres).
-    resolution : float
-        Pixel size (metres).
-    shape : tuple of int
-        ``(ny, nx)``.
-    crs : str or None
-        CRS as a string understood by pyproj (``"EPSG:3031"``).
+    ``left`` and ``top`` are the outer edges of the first column and row.
     """
+    return GeoBox(shape, Affine(resolution, 0.0, left, 0.0, -resolution, top), crs)
 
-    left: float
-    top: float
-    resolution: float
-    shape: tuple[int, int]
-    crs: str | None = DEFAULT_CRS
 
-    @property
-    def x(self) -> np.ndarray:
-        """Pixel-centre x coordinates (increasing)."""
-        return self.left + (np.arange(self.shape[1]) + 0.5) * self.resolution
+def pixel_centres(grid: GeoBox) -> tuple[np.ndarray, np.ndarray]:
+    """``(y, x)`` pixel-centre coordinates (float64, y decreasing) of a north-up grid."""
+    # GeoBox.coords computes ``arange * res + (edge + res / 2)``, which can differ
+    # from ``edge + (arange + 0.5) * res`` in the last bit; keep the latter so the
+    # coordinates of written outputs do not change.
+    step_x, _, left, _, step_y, top = grid.affine[:6]
+    ny, nx = grid.shape
+    return top + (np.arange(ny) + 0.5) * step_y, left + (np.arange(nx) + 0.5) * step_x
 
-    @property
-    def y(self) -> np.ndarray:
-        """Pixel-centre y coordinates (decreasing)."""
-        return self.top - (np.arange(self.shape[0]) + 0.5) * self.resolution
 
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """``(left, bottom, right, top)`` of the outer pixel edges."""
-        ny, nx = self.shape
-        return (
-            self.left,
-            self.top - ny * self.resolution,
-            self.left + nx * self.resolution,
-            self.top,
+def grid_coords(
+    grid: GeoBox, ydim: str = "y", xdim: str = "x"
+) -> dict[str, tuple[str, np.ndarray]]:
+    """Coordinates for an xarray object on ``grid`` with dims ``(ydim, xdim)``."""
+    y, x = pixel_centres(grid)
+    return {ydim: (ydim, y), xdim: (xdim, x)}
+
+
+def zoom_in(grid: GeoBox, factor: int) -> GeoBox:
+    """The grid nested ``factor`` times finer, with the same pixel edges outside."""
+    if factor < 1 or int(factor) != factor:
+        raise ValueError(f"zoom factor must be a positive integer, got {factor}")
+    # not grid.zoom_out(1 / factor): multiplying by a rounded 1/10 can change the
+    # last bit of the pixel size (333.3 m), dividing keeps today's exact spacing
+    step_x, _, left, _, step_y, top = grid.affine[:6]
+    ny, nx = grid.shape
+    affine = Affine(step_x / factor, 0.0, left, 0.0, step_y / factor, top)
+    return GeoBox((ny * factor, nx * factor), affine, grid.crs)
+
+
+def coarsen(grid: GeoBox, factor: int) -> GeoBox:
+    """The grid ``factor`` times coarser; the shape must divide by ``factor``."""
+    ny, nx = grid.shape
+    if ny % factor or nx % factor:
+        raise NestingError(
+            f"a {ny} x {nx} grid does not divide into {factor} x {factor} blocks "
+            f"(both sizes must be multiples of {factor})"
         )
+    return grid.zoom_out(factor)
 
-    @property
-    def transform(self) -> Affine:
-        """GDAL-style affine transform of the pixel edges."""
-        return Affine(self.resolution, 0.0, self.left, 0.0, -self.resolution, self.top)
 
-    def zoom(self, factor: int) -> Grid:
-        """The grid nested ``factor`` times finer, with the same pixel edges outside."""
-        if factor < 1 or int(factor) != factor:
-            raise ValueError(f"zoom factor must be a positive integer, got {factor}")
-        ny, nx = self.shape
-        return Grid(
-            self.left, self.top, self.resolution / factor, (ny * factor, nx * factor), self.crs
+def output_grid(base: GeoBox) -> GeoBox:
+    """The 250 m output grid of a base grid: centres of its 4 x 4 sub-pixels."""
+    return zoom_in(base, OUTPUT_FACTOR)
+
+
+def window(grid: GeoBox, bbox: tuple[float, float, float, float]) -> tuple[slice, slice]:
+    """Row and column slices of the pixels whose centres fall inside ``bbox``.
+
+    ``bbox`` is ``(xmin, ymin, xmax, ymax)`` in the grid's CRS; ``grid[rows, cols]``
+    is the grid of those pixels.
+    """
+    xmin, ymin, xmax, ymax = bbox
+    if not (xmin < xmax and ymin < ymax):
+        raise ValueError(f"bbox must be (xmin, ymin, xmax, ymax) with min < max, got {bbox}")
+    # by pixel centres, inclusive: odc-geo's overlap_roi/from_bbox decide edge
+    # pixels by overlap instead, which would change which pixels a bbox keeps
+    y, x = pixel_centres(grid)
+    cols = np.flatnonzero((x >= xmin) & (x <= xmax))
+    rows = np.flatnonzero((y >= ymin) & (y <= ymax))
+    if cols.size == 0 or rows.size == 0:
+        raise ValueError(
+            f"bbox {bbox} holds no pixel centre of the grid with bounds "
+            f"{tuple(grid.boundingbox.bbox)}"
         )
-
-    def coarsen(self, factor: int) -> Grid:
-        """The grid ``factor`` times coarser; the shape must divide by ``factor``."""
-        ny, nx = self.shape
-        if ny % factor or nx % factor:
-            raise NestingError(
-                f"a {ny} x {nx} grid does not divide into {factor} x {factor} blocks "
-                f"(both sizes must be multiples of {factor})"
-            )
-        return Grid(
-            self.left, self.top, self.resolution * factor, (ny // factor, nx // factor), self.crs
-        )
-
-    def coords(self, ydim: str = "y", xdim: str = "x") -> dict[str, tuple[str, np.ndarray]]:
-        """Coordinates for an xarray object on this grid."""
-        return {ydim: (ydim, self.y), xdim: (xdim, self.x)}
-
-    def to_geobox(self):  # -> odc.geo.geobox.GeoBox (imported lazily)
-        """This grid as an ``odc.geo`` GeoBox."""
-        from odc.geo.geobox import GeoBox
-
-        return GeoBox(self.shape, self.transform, self.crs)
-
-    def window(self, bbox: tuple[float, float, float, float]) -> tuple[slice, slice]:
-        """Row and column slices of the pixels whose centres fall inside ``bbox``.
-
-        ``bbox`` is ``(xmin, ymin, xmax, ymax)`` in the grid's CRS.
-        """
-        xmin, ymin, xmax, ymax = bbox
-        if not (xmin < xmax and ymin < ymax):
-            raise ValueError(f"bbox must be (xmin, ymin, xmax, ymax) with min < max, got {bbox}")
-        cols = np.flatnonzero((self.x >= xmin) & (self.x <= xmax))
-        rows = np.flatnonzero((self.y >= ymin) & (self.y <= ymax))
-        if cols.size == 0 or rows.size == 0:
-            raise ValueError(
-                f"bbox {bbox} holds no pixel centre of the grid with bounds {self.bounds}"
-            )
-        return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def _crs_string(obj: xr.DataArray | xr.Dataset) -> str | None:
@@ -182,8 +174,12 @@ def _spacing(name: str, axis: str, values: np.ndarray, expected_sign: int) -> fl
     return abs(step)
 
 
-def grid_of(da: xr.DataArray, name: str | None = None, ydim: str = "y", xdim: str = "x") -> Grid:
-    """Describe the grid of a 2-D DataArray from its pixel-centre coordinates.
+def grid_of(da: xr.DataArray, name: str | None = None, ydim: str = "y", xdim: str = "x") -> GeoBox:
+    """The grid of a 2-D DataArray, from its pixel-centre coordinates.
+
+    Agrees with ``da.odc.geobox`` to rounding, but the pixel size is the median
+    of all coordinate steps: odc-geo takes the first step only, which moves
+    output coordinates by up to a few 1e-10 m on non-round grids.
 
     Raises
     ------
@@ -201,37 +197,40 @@ def grid_of(da: xr.DataArray, name: str | None = None, ydim: str = "y", xdim: st
     dy = _spacing(name, ydim, y, -1)
     if abs(dx - dy) > TOLERANCE * min(dx, dy):
         raise NestingError(f"{name}: pixels must be square, found {dx:g} m (x) by {dy:g} m (y)")
-    return Grid(float(x[0] - dx / 2), float(y[0] + dy / 2), dx, (y.size, x.size), _crs_string(da))
+    edges = (float(x[0] - dx / 2), float(y[0] + dy / 2))
+    return make_grid(*edges, dx, (y.size, x.size), _crs_string(da))
 
 
-def _check_nested(name: str, grid: Grid, base: Grid, factor: int) -> None:
-    """Raise a NestingError unless ``grid`` is ``base`` zoomed by ``factor``."""
-    expected = base.zoom(factor)
-    tol = TOLERANCE * expected.resolution
-    if abs(grid.resolution - expected.resolution) > tol:
+def _check_nested(name: str, grid: GeoBox, base: GeoBox, factor: int) -> None:
+    """Raise a NestingError unless ``grid`` is ``base`` zoomed in by ``factor``."""
+    expected = zoom_in(base, factor)
+    found_res, want_res = grid.resolution.x, expected.resolution.x
+    tol = TOLERANCE * want_res
+    if abs(found_res - want_res) > tol:
         raise NestingError(
-            f"{name}: spacing {grid.resolution:g} m, expected {expected.resolution:g} m "
-            f"(base {base.resolution:g} m / {factor})"
+            f"{name}: spacing {found_res:g} m, expected {want_res:g} m "
+            f"(base {base.resolution.x:g} m / {factor})"
         )
-    for label, found, want in (
-        ("x origin (left edge)", grid.left, expected.left),
-        ("y origin (top edge)", grid.top, expected.top),
+    found, want = grid.boundingbox, expected.boundingbox
+    for label, mine, theirs in (
+        ("x origin (left edge)", found.left, want.left),
+        ("y origin (top edge)", found.top, want.top),
     ):
-        if abs(found - want) > tol:
+        if abs(mine - theirs) > tol:
             raise NestingError(
-                f"{name}: {label} {found:.3f} m is offset by {found - want:+.3f} m from the "
-                f"base grid's {want:.3f} m (nested grids must share pixel edges)"
+                f"{name}: {label} {mine:.3f} m is offset by {mine - theirs:+.3f} m from the "
+                f"base grid's {theirs:.3f} m (nested grids must share pixel edges)"
             )
     if grid.shape != expected.shape:
         raise NestingError(
-            f"{name}: shape {grid.shape}, expected {expected.shape} "
-            f"= {factor} x base shape {base.shape}"
+            f"{name}: shape {tuple(grid.shape)}, expected {tuple(expected.shape)} "
+            f"= {factor} x base shape {tuple(base.shape)}"
         )
 
 
 def validate_inputs(
     ds: xr.Dataset, crs: str = DEFAULT_CRS, resolution: float | None = BASE_RESOLUTION
-) -> Grid:
+) -> GeoBox:
     """Check a canonical input Dataset against the nesting contract.
 
     Parameters
@@ -248,8 +247,8 @@ def validate_inputs(
 
     Returns
     -------
-    Grid
-        The base grid.
+    GeoBox
+        The base grid, in ``crs``.
 
     Raises
     ------
@@ -275,12 +274,13 @@ def validate_inputs(
             raise NestingError(f"{name}: CRS {found}, expected {crs}")
 
     base = grid_of(ds["bed"], "bed")
-    if resolution is not None and abs(base.resolution - resolution) > TOLERANCE * resolution:
-        raise NestingError(f"bed: spacing {base.resolution:g} m, expected {resolution:g} m")
+    found_res = base.resolution.x
+    if resolution is not None and abs(found_res - resolution) > TOLERANCE * resolution:
+        raise NestingError(f"bed: spacing {found_res:g} m, expected {resolution:g} m")
     for name, (ydim, xdim, factor) in VARIABLES.items():
         if name != "bed":
             _check_nested(name, grid_of(ds[name], name, ydim, xdim), base, factor)
-    return Grid(base.left, base.top, base.resolution, base.shape, crs)
+    return GeoBox(base.shape, base.affine, crs)
 
 
 def _normalise_crs(crs: str) -> str:
@@ -292,52 +292,3 @@ def _normalise_crs(crs: str) -> str:
         raise NestingError(f"unrecognised CRS {crs!r}: {err}") from err
     epsg = parsed.to_epsg()
     return f"EPSG:{epsg}" if epsg is not None else parsed.to_wkt()
-
-
-def output_grid(base: Grid) -> Grid:
-    """The 250 m output grid of a base grid: centres of its 4 x 4 sub-pixels."""
-    return base.zoom(OUTPUT_FACTOR)
-
-
-def resample_to(
-    da: xr.DataArray,
-    target: Grid,
-    ydim: str = "y",
-    xdim: str = "x",
-    resampling: Literal["bilinear", "cubic", "average", "nearest"] = "bilinear",
-) -> xr.DataArray:
-    """Resample a raster onto ``target`` explicitly (bilinear by default).
-
-    Uses odc-geo's reprojection (GDAL warp), which stays lazy for dask-backed
-    input. GDAL widens the bilinear kernel when the target is coarser than the
-    source (450 m to 500 m velocity), so it also low-pass filters a little, as
-    an area-aware resampler should. The result has dims ``(ydim, xdim)``,
-    pixel-centre coordinates of ``target`` and its CRS; pixels the source does
-    not cover are NaN.
-
-    Parameters
-    ----------
-    da : xarray.DataArray
-        2-D raster with ``y``/``x`` coordinates and a CRS.
-    target : Grid
-        The grid to resample onto.
-    ydim, xdim : str
-        Dimension names of the result.
-    resampling : str
-        GDAL resampling method.
-    """
-    import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
-
-    if da.rio.crs is None:
-        raise NestingError(f"{da.name}: no CRS recorded, cannot resample it onto {target.crs}")
-    src = da.astype(np.float32)
-    nodata = da.rio.nodata if da.rio.nodata is not None else da.rio.encoded_nodata
-    if nodata is not None and not np.isnan(nodata):
-        src = src.where(src != nodata)
-    src = src.rio.write_nodata(np.nan, encoded=False)
-    out = src.odc.reproject(target.to_geobox(), resampling=resampling, dst_nodata=np.nan)
-    out = out.rename({out.dims[-2]: ydim, out.dims[-1]: xdim})
-    # exact coordinates of the nest (odc computes them from the transform too;
-    # assigning ours removes any last-bit differences)
-    out = out.assign_coords({ydim: target.y, xdim: target.x})
-    return out.rio.write_crs(target.crs).rio.set_spatial_dims(x_dim=xdim, y_dim=ydim)

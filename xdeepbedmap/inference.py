@@ -29,7 +29,7 @@ import xarray as xr
 
 import xdeepbedmap
 from xdeepbedmap.chunking import ensure_nested_chunks, widen_small_chunks
-from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, output_grid, validate_inputs
+from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, grid_coords, output_grid, validate_inputs
 from xdeepbedmap.kernel import superresolve_block
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model_store import ModelSpec, resolve_device, resolve_model
@@ -155,9 +155,9 @@ def superresolve(
             device=torch_device,
             compute_dtype=torch_dtype,
         )
-    out = xr.DataArray(result, dims=("y", "x"), coords=output_grid(base).coords(), name="bed")
+    out = xr.DataArray(result, dims=("y", "x"), coords=grid_coords(output_grid(base)), name="bed")
     out.attrs = _output_attrs(spec, halo, window, torch_dtype)
-    out = out.rio.write_crs(base.crs).rio.write_nodata(np.nan, encoded=False)
+    out = out.rio.write_crs(str(base.crs)).rio.write_nodata(np.nan, encoded=False)
     if ds["bed"].chunks is None:
         out = out.compute()
     return out

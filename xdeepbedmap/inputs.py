@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import xarray as xr
+from affine import Affine
 
 from xdeepbedmap.chunking import rechunk_nested
 from xdeepbedmap.grids import (
@@ -11,15 +14,17 @@ from xdeepbedmap.grids import (
     DEFAULT_CRS,
     TOLERANCE,
     VARIABLES,
-    Grid,
+    GeoBox,
     NestingError,
     _normalise_crs,
+    grid_coords,
     grid_of,
-    resample_to,
     validate_inputs,
+    window,
+    zoom_in,
 )
 
-__all__ = ["assemble", "as_raster"]
+__all__ = ["assemble", "as_raster", "resample_to"]
 
 BBox = tuple[float, float, float, float]
 
@@ -65,53 +70,92 @@ def as_raster(
     return out.rio.write_nodata(np.nan, encoded=False).rename(name)
 
 
-def _snap_base_grid(bed: Grid, bbox: BBox | None, resolution: float, crs: str) -> Grid:
+def _snap_base_grid(bed: GeoBox, bbox: BBox | None, resolution: float, crs: str) -> GeoBox:
     """The base grid: the bed's own pixels in ``bbox``, or a new aligned 1 km grid."""
-    if abs(bed.resolution - resolution) <= TOLERANCE * resolution:
-        if bbox is None:
-            return Grid(bed.left, bed.top, bed.resolution, bed.shape, crs)
-        rows, cols = bed.window(bbox)
-        return Grid(
-            bed.left + cols.start * bed.resolution,
-            bed.top - rows.start * bed.resolution,
-            bed.resolution,
-            (rows.stop - rows.start, cols.stop - cols.start),
-            crs,
-        )
+    if abs(bed.resolution.x - resolution) <= TOLERANCE * resolution:
+        own = bed if bbox is None else bed[window(bed, bbox)]
+        return GeoBox(own.shape, own.affine, crs)
     # bed at another resolution (BedMachine 500 m, say): a new grid whose
-    # edges are multiples of the resolution, covering bbox or the bed
-    left, bottom, right, top = bbox if bbox is not None else bed.bounds
-    left = np.ceil(left / resolution) * resolution
-    top = np.floor(top / resolution) * resolution
-    nx = int(np.floor((right - left) / resolution))
-    ny = int(np.floor((top - bottom) / resolution))
-    if nx < 1 or ny < 1:
+    # edges are multiples of the resolution (anchor "edge"), inside bbox or
+    # the bed; from_bbox would grow a bbox outwards, so shrink it to pixel edges first
+    left, bottom, right, top = bbox if bbox is not None else bed.boundingbox.bbox
+    inner = (
+        np.ceil(left / resolution) * resolution,
+        np.ceil(bottom / resolution) * resolution,
+        np.floor(right / resolution) * resolution,
+        np.floor(top / resolution) * resolution,
+    )
+    if inner[2] - inner[0] < resolution or inner[3] - inner[1] < resolution:
         raise ValueError(f"bbox {bbox} is smaller than one {resolution:g} m base pixel")
-    return Grid(float(left), float(top), resolution, (ny, nx), crs)
+    return GeoBox.from_bbox(inner, crs, resolution=resolution, anchor="edge")
 
 
-def _onto(da: xr.DataArray, target: Grid, name: str, ydim: str, xdim: str) -> xr.DataArray:
+def resample_to(
+    da: xr.DataArray,
+    target: GeoBox,
+    ydim: str = "y",
+    xdim: str = "x",
+    resampling: Literal["bilinear", "cubic", "average", "nearest"] = "bilinear",
+) -> xr.DataArray:
+    """Resample a raster onto ``target`` explicitly (bilinear by default).
+
+    Uses odc-geo's reprojection (GDAL warp), which stays lazy for dask-backed
+    input. GDAL widens the bilinear kernel when the target is coarser than the
+    source (450 m to 500 m velocity), so it also low-pass filters a little, as
+    an area-aware resampler should. The result has dims ``(ydim, xdim)``,
+    pixel-centre coordinates of ``target`` and its CRS; pixels the source does
+    not cover are NaN.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        2-D raster with ``y``/``x`` coordinates and a CRS.
+    target : GeoBox
+        The grid to resample onto.
+    ydim, xdim : str
+        Dimension names of the result.
+    resampling : str
+        GDAL resampling method.
+    """
+    import odc.geo.xr  # noqa: F401  (registers the .odc accessor; slow, so only here)
+
+    if da.rio.crs is None:
+        raise NestingError(f"{da.name}: no CRS recorded, cannot resample it onto {target.crs}")
+    src = da.astype(np.float32)
+    nodata = da.rio.nodata if da.rio.nodata is not None else da.rio.encoded_nodata
+    if nodata is not None and not np.isnan(nodata):
+        src = src.where(src != nodata)
+    src = src.rio.write_nodata(np.nan, encoded=False)
+    out = src.odc.reproject(target, resampling=resampling, dst_nodata=np.nan)
+    out = out.rename({out.dims[-2]: ydim, out.dims[-1]: xdim})
+    # exact coordinates of the nest (odc computes them from the transform too;
+    # assigning ours removes any last-bit differences)
+    out = out.assign_coords(grid_coords(target, ydim, xdim))
+    return out.rio.write_crs(str(target.crs)).rio.set_spatial_dims(x_dim=xdim, y_dim=ydim)
+
+
+def _onto(da: xr.DataArray, target: GeoBox, name: str, ydim: str, xdim: str) -> xr.DataArray:
     """Cut ``da`` to ``target`` if it already nests there, else resample it explicitly."""
     src = grid_of(da, name)
-    tol = TOLERANCE * target.resolution
-    col = (target.left - src.left) / src.resolution
-    row = (src.top - target.top) / src.resolution
-    aligned = (
-        abs(src.resolution - target.resolution) <= tol
-        and abs(col - round(col)) * src.resolution <= tol
-        and abs(row - round(row)) * src.resolution <= tol
-    )
-    r0, c0 = int(round(row)), int(round(col))
-    covered = r0 >= 0 and c0 >= 0 and r0 + target.shape[0] <= src.shape[0]
-    covered = covered and c0 + target.shape[1] <= src.shape[1]
-    if aligned and covered:
-        out = da.isel(y=slice(r0, r0 + target.shape[0]), x=slice(c0, c0 + target.shape[1]))
-        out = out.rename({"y": ydim, "x": xdim}).assign_coords({ydim: target.y, xdim: target.x})
+    pixel = target.resolution.x
+    rows = cols = slice(0, 0)
+    if abs(src.resolution.x - pixel) <= TOLERANCE * pixel:
+        # same pixel size within TOLERANCE: compare on the target's pitch and CRS
+        # (the CRS is checked already), so float32 coordinates still count as nested
+        edges = src.boundingbox
+        step = Affine(pixel, 0.0, edges.left, 0.0, target.resolution.y, edges.top)
+        try:
+            rows, cols = GeoBox(src.shape, step, target.crs).overlap_roi(target, tol=TOLERANCE)
+        except ValueError:  # "Incompatible grids": pixel edges offset from the target's
+            pass
+    if (rows.stop - rows.start, cols.stop - cols.start) == target.shape:
+        out = da.isel(y=rows, x=cols).rename({"y": ydim, "x": xdim})
+        out = out.assign_coords(grid_coords(target, ydim, xdim))
         resampled = None
     else:
-        method = "average" if src.resolution < target.resolution * (1 - TOLERANCE) else "bilinear"
+        method = "average" if src.resolution.x < pixel * (1 - TOLERANCE) else "bilinear"
         out = resample_to(da, target, ydim, xdim, resampling=method)
-        resampled = f"{method} from {src.resolution:g} m"
+        resampled = f"{method} from {src.resolution.x:g} m"
     out = out.drop_vars("spatial_ref", errors="ignore")
     if resampled:
         out.attrs["xdeepbedmap_resampled"] = resampled
@@ -183,7 +227,7 @@ def assemble(
     base = _snap_base_grid(grid_of(prepared["bed"], "bed"), bbox, resolution, crs)
     variables = {}
     for name, (ydim, xdim, factor) in VARIABLES.items():
-        variables[name] = _onto(prepared[name], base.zoom(factor), name, ydim, xdim)
+        variables[name] = _onto(prepared[name], zoom_in(base, factor), name, ydim, xdim)
     ds = xr.Dataset(variables).rio.write_crs(crs)
     validate_inputs(ds, crs=crs, resolution=resolution)
     if chunks is not None:

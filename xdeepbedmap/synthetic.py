@@ -41,8 +41,17 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from xdeepbedmap.grids import BASE_RESOLUTION, DEFAULT_CRS, OUTPUT_FACTOR, Grid, grid_of
+from xdeepbedmap.grids import (
+    BASE_RESOLUTION,
+    DEFAULT_CRS,
+    OUTPUT_FACTOR,
+    coarsen,
+    grid_coords,
+    make_grid,
+    zoom_in,
+)
 from xdeepbedmap.nodata import fill_nearest
+from xdeepbedmap.truth import base_grid_of_truth
 
 __all__ = ["inputs_from_bed", "make_region", "make_truth"]
 
@@ -149,8 +158,8 @@ def make_truth(
     """
     rng = np.random.default_rng(seed)
     pixel = BASE_RESOLUTION / OUTPUT_FACTOR
-    grid = Grid(origin[0], origin[1], pixel, tuple(shape), DEFAULT_CRS)  # type: ignore[arg-type]
-    grid.coarsen(OUTPUT_FACTOR)  # shape check
+    grid = make_grid(origin[0], origin[1], pixel, shape, DEFAULT_CRS)
+    coarsen(grid, OUTPUT_FACTOR)  # shape check
     ny, nx = shape
     rough = _fractal(shape, hurst=0.8, rng=rng)
     ridged = 1.0 - np.abs(_fractal(shape, hurst=0.6, rng=rng))
@@ -172,7 +181,7 @@ def make_truth(
         xr.DataArray(
             bed.astype(np.float32),
             dims=("y", "x"),
-            coords=grid.coords(),
+            coords=grid_coords(grid),
             name="bed",
             attrs={"units": "m", "long_name": "synthetic true bed elevation", "seed": seed},
         )
@@ -245,17 +254,6 @@ def _velocity_250(surface: np.ndarray, bed: np.ndarray, pixel: float) -> tuple[n
     return np.where(ocean, np.nan, vx), np.where(ocean, np.nan, vy)
 
 
-def _base_grid_of_truth(truth: xr.DataArray) -> Grid:
-    grid = grid_of(truth, "truth")
-    if abs(grid.resolution * OUTPUT_FACTOR - BASE_RESOLUTION) > 1e-6 * BASE_RESOLUTION:
-        raise ValueError(
-            f"truth: spacing {grid.resolution:g} m, expected {BASE_RESOLUTION / OUTPUT_FACTOR:g} m"
-        )
-    crs = grid.crs or DEFAULT_CRS
-    base = grid.coarsen(OUTPUT_FACTOR)
-    return Grid(base.left, base.top, base.resolution, base.shape, crs)
-
-
 def inputs_from_bed(truth: xr.DataArray, seed: int = 0) -> xr.Dataset:
     """Derive the four DeepBedMap inputs from a 250 m true bed.
 
@@ -275,9 +273,9 @@ def inputs_from_bed(truth: xr.DataArray, seed: int = 0) -> xr.Dataset:
         (100 m), ``vx``, ``vy`` (500 m), see :mod:`xdeepbedmap.grids`.
         The physics of each field is described in this module's docstring.
     """
-    base = _base_grid_of_truth(truth)
+    base = base_grid_of_truth(truth)
     rng = np.random.default_rng(seed + 7919)
-    pixel = base.resolution / OUTPUT_FACTOR
+    pixel = base.resolution.x / OUTPUT_FACTOR
     true_bed = np.asarray(truth.values, dtype=np.float64)
 
     bed_1km = _nan_gaussian(block_mean(true_bed, OUTPUT_FACTOR), BED_SMOOTHING_SIGMA)
@@ -299,15 +297,18 @@ def inputs_from_bed(truth: xr.DataArray, seed: int = 0) -> xr.Dataset:
     vy = block_mean(vy_250, 2)
 
     surface_1km = block_mean(surface_250, OUTPUT_FACTOR)
-    variability = 1.0 + ACCUMULATION_VARIABILITY * _smooth_noise(base.shape, 4.0, rng)
+    variability = 1.0 + ACCUMULATION_VARIABILITY * _smooth_noise(tuple(base.shape), 4.0, rng)
     accumulation = (40.0 + 600.0 * np.exp(-np.nan_to_num(surface_1km) / 900.0)) * variability
     accumulation = np.where(np.isnan(surface_1km) | np.isnan(bed_1km), np.nan, accumulation)
     bed_1km = np.where(np.isnan(surface_1km), np.nan, bed_1km)
 
     def var(data: np.ndarray, factor: int, ydim: str, xdim: str, attrs: dict) -> xr.DataArray:
-        grid = base.zoom(factor)
+        grid = zoom_in(base, factor)
         return xr.DataArray(
-            data.astype(np.float32), dims=(ydim, xdim), coords=grid.coords(ydim, xdim), attrs=attrs
+            data.astype(np.float32),
+            dims=(ydim, xdim),
+            coords=grid_coords(grid, ydim, xdim),
+            attrs=attrs,
         )
 
     ds = xr.Dataset(
@@ -346,7 +347,7 @@ def inputs_from_bed(truth: xr.DataArray, seed: int = 0) -> xr.Dataset:
     )
     for name in ds.data_vars:
         ds[name] = ds[name].rio.write_nodata(np.nan, encoded=False)
-    return ds.rio.write_crs(base.crs)
+    return ds.rio.write_crs(str(base.crs))
 
 
 def make_region(

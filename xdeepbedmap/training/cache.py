@@ -89,8 +89,8 @@ def _describe(ds: xr.Dataset, truth: xr.DataArray) -> dict[str, Any]:
 
     base = validate_inputs(ds)
     return {
-        "left": base.left,
-        "top": base.top,
+        "left": base.boundingbox.left,
+        "top": base.boundingbox.top,
         "shape": list(base.shape),
         "token": tokenize(ds, truth),
     }

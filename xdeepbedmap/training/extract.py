@@ -15,70 +15,12 @@ from collections.abc import Iterator
 import numpy as np
 import xarray as xr
 
-from xdeepbedmap.grids import (
-    OUTPUT_FACTOR,
-    TOLERANCE,
-    VARIABLES,
-    Grid,
-    grid_of,
-    output_grid,
-    validate_inputs,
-)
+from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, validate_inputs
 from xdeepbedmap.training.layout import TILE_ARRAYS, TileLayout
+from xdeepbedmap.truth import align_truth
 from xdeepbedmap.windows import cut_nested
 
-__all__ = ["align_truth", "extract_regions", "extract_tiles", "grid_points"]
-
-
-def align_truth(truth: xr.DataArray, base: Grid) -> xr.DataArray:
-    """Put a 250 m truth grid onto the output grid of ``base`` (NaN where it has no data).
-
-    The truth may cover only part of the region but its pixels must be the
-    4 x 4 sub-pixels of the base grid.
-
-    Raises
-    ------
-    ValueError
-        If the truth's spacing or pixel offsets do not nest in ``base``.
-    """
-    target = output_grid(base)
-    grid = grid_of(truth, "truth")
-    if abs(grid.resolution - target.resolution) > 1e-6 * target.resolution:
-        raise ValueError(
-            f"truth: expected {target.resolution:g} m pixels, found {grid.resolution:g} m"
-        )
-    for axis, mine, theirs in (("x", grid.left, target.left), ("y", grid.top, target.top)):
-        offset = ((mine - theirs) / target.resolution) % 1.0
-        if min(offset, 1.0 - offset) > TOLERANCE:
-            raise ValueError(
-                f"truth: {axis} pixel edges are offset by {offset * target.resolution:.3f} m "
-                "from the 250 m output grid of the inputs"
-            )
-    return truth.reindex(
-        y=target.y, x=target.x, method="nearest", tolerance=0.25 * target.resolution
-    )
-
-
-def grid_points(
-    x: np.ndarray, y: np.ndarray, z: np.ndarray, grid: Grid, min_points: int = 1
-) -> xr.DataArray:
-    """Grid scattered bed picks (radar lines) onto a 250 m grid by cell mean.
-
-    Cells with fewer than ``min_points`` picks are NaN, so tiles are only cut
-    where surveys actually constrain the bed.
-    """
-    x, y, z = (np.asarray(a, dtype=np.float64).ravel() for a in (x, y, z))
-    ny, nx = grid.shape
-    col = np.floor((x - grid.left) / grid.resolution).astype(np.int64)
-    row = np.floor((grid.top - y) / grid.resolution).astype(np.int64)
-    inside = (row >= 0) & (row < ny) & (col >= 0) & (col < nx) & np.isfinite(z)
-    flat = row[inside] * nx + col[inside]
-    total = np.bincount(flat, weights=z[inside], minlength=ny * nx)
-    count = np.bincount(flat, minlength=ny * nx)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count >= min_points, total / count, np.nan).reshape(ny, nx)
-    out = xr.DataArray(mean.astype(np.float32), dims=("y", "x"), coords=grid.coords(), name="bed")
-    return out.rio.write_crs(grid.crs).rio.write_nodata(np.nan, encoded=False)
+__all__ = ["extract_regions", "extract_tiles"]
 
 
 def _blocks(size: int, block: int) -> Iterator[tuple[int, int]]:

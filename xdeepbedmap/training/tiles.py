@@ -8,8 +8,9 @@ region), :mod:`~xdeepbedmap.training.cache` (the Zarr tile cache) and
 
 from xdeepbedmap.training.cache import build_tiles, open_tiles
 from xdeepbedmap.training.dataset import TileDataset, split_tiles
-from xdeepbedmap.training.extract import align_truth, extract_tiles, grid_points
+from xdeepbedmap.training.extract import extract_tiles
 from xdeepbedmap.training.layout import TILE_ARRAYS, TileLayout
+from xdeepbedmap.truth import align_truth, grid_points
 
 __all__ = [
     "TILE_ARRAYS",
