@@ -10,15 +10,19 @@ from xdeepbedmap.model.checkpoint import (
 from xdeepbedmap.model.deform_conv import DeformConv2d, deform_conv2d
 from xdeepbedmap.model.discriminator import Discriminator
 from xdeepbedmap.model.generator import Generator
+from xdeepbedmap.model.precision import FastGenerator, PrecisionError, resolve_precision
 
 __all__ = [
     "CheckpointError",
     "DeformConv2d",
     "Discriminator",
+    "FastGenerator",
     "Generator",
+    "PrecisionError",
     "deform_conv2d",
     "load_chainer_weights",
     "load_checkpoint",
     "read_checkpoint_metadata",
+    "resolve_precision",
     "save_checkpoint",
 ]

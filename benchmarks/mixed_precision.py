@@ -1,0 +1,153 @@
+"""Speed and accuracy of the generator's inference forms, in one run.
+
+Speed: a randomly initialised ``--blocks``-block generator on one
+``--window`` x ``--window`` base window; each path is timed ``--repeats``
+times, interleaved (path A, B, C, D, A, B, ...), best kept, so a shared,
+loaded machine penalises every path alike. Accuracy: the bundled demo model
+on the whole demo region as one window (no-data filled with the nearest
+valid value, then mirror-padded by one base pixel so the output covers the
+region), difference from float32 in metres, over the land pixels (where the
+bed has data; the rest is masked in products) and over every pixel.
+
+    python benchmarks/mixed_precision.py [--window 64] [--blocks 12] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+import xdeepbedmap
+from xdeepbedmap.model import Generator, load_checkpoint
+from xdeepbedmap.model.precision import FastGenerator
+
+DEMO_MODEL = os.path.join(os.path.dirname(xdeepbedmap.__file__), "data", "demo_model.safetensors")
+#: 14.8 M land base pixels in the continent (issue 16).
+CONTINENT_PX = 14.8e6
+
+Forward = Callable[..., torch.Tensor]
+
+
+def paths(model: Generator) -> dict[str, Forward]:
+    """The compared forms of ``model``: name -> callable taking float32 NCHW inputs."""
+    cl_model = Generator(**model.hyperparameters)
+    cl_model.load_state_dict(model.state_dict())
+    cl_model = cl_model.eval().to(memory_format=torch.channels_last)
+
+    def autocast_bf16(*inputs: torch.Tensor) -> torch.Tensor:
+        inputs = tuple(t.contiguous(memory_format=torch.channels_last) for t in inputs)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return cl_model(*inputs).float()
+
+    return {
+        "float32 (today)": model,
+        "float32 channels_last": FastGenerator(model, "channels_last"),
+        "bfloat16 autocast": autocast_bf16,
+        "mixed": FastGenerator(model, "mixed"),
+    }
+
+
+def random_inputs(n: int) -> tuple[torch.Tensor, ...]:
+    """One ``n x n`` base window of random inputs (as generator_throughput.py)."""
+    gen = torch.Generator().manual_seed(0)
+    shapes = ((1, n, n), (1, 10 * n, 10 * n), (2, 2 * n, 2 * n), (1, n, n))
+    return tuple(torch.randn(1, *shape, generator=gen) for shape in shapes)
+
+
+def best_times(forwards: dict[str, Forward], inputs: tuple, repeats: int) -> dict[str, float]:
+    """Best wall time per path, the paths interleaved within each repeat."""
+    best = dict.fromkeys(forwards, float("inf"))
+    with torch.inference_mode():
+        for forward in forwards.values():  # warm-up (oneDNN primitive creation)
+            forward(*inputs)
+        for _ in range(repeats):
+            for name, forward in forwards.items():
+                start = time.perf_counter()
+                forward(*inputs)
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _filled(values: np.ndarray, pad: int) -> np.ndarray:
+    """Nearest-valid-value fill of NaN, then mirror padding of ``pad`` px."""
+    nearest = ndimage.distance_transform_edt(
+        np.isnan(values), return_distances=False, return_indices=True
+    )
+    return np.pad(values[tuple(nearest)], pad, mode="reflect").astype(np.float32)
+
+
+def demo_window() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """The demo region as one padded window, and its output land mask."""
+    ds = xdeepbedmap.open_inputs("demo").load()
+    bed = _filled(ds["bed"].values, 1)
+    surface = _filled(ds["surface"].values, 10)
+    velocity = np.stack([_filled(ds[v].values, 2) for v in ("vx", "vy")])
+    accumulation = _filled(ds["accumulation"].values, 1)
+    inputs = tuple(
+        torch.from_numpy(a).reshape(1, -1, *a.shape[-2:])
+        for a in (bed, surface, velocity, accumulation)
+    )
+    land = ~np.isnan(ds["bed"].values)
+    land = np.repeat(np.repeat(land, Generator.upscale, 0), Generator.upscale, 1)
+    return inputs, torch.from_numpy(land)
+
+
+def demo_errors(model: Generator) -> dict[str, tuple[float, float, float, float]]:
+    """(land RMS, land max, all RMS, all max) difference from float32, metres, per path."""
+    inputs, land = demo_window()
+    forwards = paths(model)
+    bf16_model = Generator(**model.hyperparameters)
+    bf16_model.load_state_dict(model.state_dict())
+    bf16_model = bf16_model.eval().to(torch.bfloat16)
+    # today's dtype="bfloat16": model and inputs cast to bfloat16 as a whole
+    forwards["plain bfloat16"] = lambda *t: bf16_model(*(a.bfloat16() for a in t)).float()
+    out = {}
+    with torch.inference_mode():
+        reference = model(*inputs)[0, 0]
+        for name, forward in forwards.items():
+            diff = (forward(*inputs)[0, 0] - reference).double()
+            out[name] = tuple(
+                float(f(d))
+                for d in (diff[land], diff.flatten())
+                for f in (lambda d: d.square().mean().sqrt(), lambda d: d.abs().max())
+            )  # type: ignore[assignment]
+    return out
+
+
+def main() -> None:
+    """Print the speed table, then the accuracy table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--window", type=int, default=64)
+    parser.add_argument("--blocks", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = Generator(num_residual_blocks=args.blocks).eval()
+    n = args.window
+    load = os.getloadavg()
+    print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, "
+          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")  # fmt: skip
+    print(f"{args.blocks}-block generator, {n} x {n} base window, best of {args.repeats}")
+    times = best_times(paths(model), random_inputs(n), args.repeats)
+    base = times["float32 (today)"]
+    print(f"{'path':<22} {'base px/s':>10} {'x float32':>9} {'continent':>10}")
+    for name, seconds in times.items():
+        rate = n * n / seconds
+        print(f"{name:<22} {rate:>10,.0f} {base / seconds:>9.2f} {CONTINENT_PX / rate:>9,.0f}s")
+    print(f"load average after timing: {os.getloadavg()[0]:.1f}")
+    print("\ndemo region (bundled model), difference from float32 in metres")
+    print(f"{'path':<22} {'land RMS':>9} {'land max':>9} {'all RMS':>9} {'all max':>9}")
+    for name, errs in demo_errors(load_checkpoint(DEMO_MODEL).eval()).items():
+        print(f"{name:<22} " + " ".join(f"{e:>9.3g}" for e in errs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Deformable 3x3 convolution as a row gather on channels-last features.
+
+The same operation as :func:`xdeepbedmap.model.deform_conv.deform_conv2d`
+(Chainer's offset layout, bilinear sampling, zeros outside the input),
+reorganised for fast low-precision inference:
+
+* sampling positions, corner indices and bilinear weights are always computed
+  in float32 from float32 offsets, so a position such as 247.3 px is never
+  rounded to bfloat16's 8-bit mantissa (which would move it by up to 1 px);
+* in channels-last memory one pixel's channels are one contiguous row, so
+  bilinear sampling is a weighted sum of four rows: exactly what
+  ``embedding_bag(mode="sum", per_sample_weights=...)`` computes in one pass,
+  in the features' own dtype, with no (N, C * taps, H, W) float32 intermediate;
+* the sampled taps of one pixel are one row of ``taps * C_in`` values, so the
+  filters apply as one ``(pixels, taps * C_in) @ (taps * C_in, C_out)`` matmul
+  whose result is already channels-last.
+
+When ``C_out < C_in`` (the final 64 -> 1 layer) the input is projected onto
+each tap's filters first, in float32, and only ``taps * C_out`` values per
+pixel are sampled; the output of that layer is the bed, so it stays float32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["bilinear_corners", "deform_conv2d_gather"]
+
+
+def bilinear_corners(
+    offset: torch.Tensor, kh: int, kw: int, h: int, w: int, padding: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices and weights of the four bilinear corners of every tap.
+
+    Parameters
+    ----------
+    offset : torch.Tensor
+        ``(N, 2 * kh * kw, H_out, W_out)`` offsets (x first, then y), any
+        memory format; converted to float32 before use.
+    kh, kw : int
+        Kernel size.
+    h, w : int
+        Input size.
+    padding : int
+        Zero padding of the convolution.
+
+    Returns
+    -------
+    index : torch.Tensor
+        int64, ``(N * H_out * W_out * kh * kw, 4)``: rows of the flattened
+        ``(N * h * w, C)`` input, in (n, y_out, x_out, tap) order. Corners
+        outside the input point at row ``N * h * w``, which the caller fills
+        with zeros (the zero-padding rule).
+    weight : torch.Tensor
+        float32, same shape: the bilinear weights of those corners.
+    """
+    n, _, h_out, w_out = offset.shape
+    taps = kh * kw
+    device = offset.device
+    # (N, H_out, W_out, taps) for each axis, float32 whatever the features' dtype
+    off = offset.float().permute(0, 2, 3, 1)
+    base_y = torch.arange(h_out, device=device, dtype=torch.float32)[:, None, None] - padding
+    base_x = torch.arange(w_out, device=device, dtype=torch.float32)[None, :, None] - padding
+    tap_y = torch.arange(kh, device=device, dtype=torch.float32).repeat_interleave(kw)
+    tap_x = torch.arange(kw, device=device, dtype=torch.float32).repeat(kh)
+    pos_x = off[..., :taps] + (base_x + tap_x)
+    pos_y = off[..., taps:] + (base_y + tap_y)
+    x0, y0 = pos_x.floor(), pos_y.floor()
+    fx, fy = pos_x - x0, pos_y - y0
+    x0, y0 = x0.long(), y0.long()
+    image = (torch.arange(n, device=device) * (h * w))[:, None, None, None]
+    sentinel = n * h * w
+    index, weight = [], []
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            yy, xx = y0 + dy, x0 + dx
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            index.append(torch.where(inside, image + yy * w + xx, sentinel))
+            weight.append(wy * wx)
+    return torch.stack(index, -1).reshape(-1, 4), torch.stack(weight, -1).reshape(-1, 4)
+
+
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """``(N, C, H, W)`` -> ``(N * H * W + 1, C)`` pixel rows plus one zero row."""
+    n, c, h, w = x.shape
+    rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c)
+    return torch.cat((rows, rows.new_zeros(1, c)))
+
+
+def deform_conv2d_gather(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    padding: int = 1,
+) -> torch.Tensor:
+    """Stride-1 deformable convolution by row gathers; output channels-last.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(N, C_in, H, W)`` features, any dtype; channels-last avoids a copy.
+    offset : torch.Tensor
+        ``(N, 2 * kh * kw, H_out, W_out)`` offsets; positions use float32.
+    weight : torch.Tensor
+        ``(C_out, C_in, kh, kw)`` filters. For ``C_out >= C_in`` they are cast
+        to ``x.dtype``; for ``C_out < C_in`` the projection runs in float32.
+    bias : torch.Tensor, optional
+        ``(C_out,)``.
+    padding : int
+        Zero padding, as for a regular convolution.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, C_out, H_out, W_out)`` in channels-last memory: ``x.dtype`` when
+        ``C_out >= C_in``, float32 otherwise.
+    """
+    n, c_in, h, w = x.shape
+    c_out, c_w, kh, kw = weight.shape
+    taps = kh * kw
+    h_out, w_out = h + 2 * padding - kh + 1, w + 2 * padding - kw + 1
+    if c_w != c_in:
+        raise ValueError(f"weight expects {c_w} input channels, input has {c_in}")
+    if offset.shape != (n, 2 * taps, h_out, w_out):
+        raise ValueError(
+            f"offset must have shape {(n, 2 * taps, h_out, w_out)}, found {tuple(offset.shape)}"
+        )
+    index, corner_weight = bilinear_corners(offset, kh, kw, h, w, padding)
+    # (C_out, C_in, kh, kw) -> (taps * C_in, C_out), rows in the sampled (tap, channel) order
+    filters = weight.permute(2, 3, 1, 0).reshape(taps * c_in, c_out)
+    if c_out < c_in:
+        # project first (linear per channel), sample taps * c_out float32 values
+        per_tap = weight.float().permute(1, 2, 3, 0).reshape(c_in, taps * c_out)
+        table = (_rows(x.float()) @ per_tap).reshape(-1, c_out)  # row = pixel * taps + tap
+        tap = torch.arange(taps, device=x.device).repeat(n * h_out * w_out)[:, None]
+        sampled = F.embedding_bag(
+            index * taps + tap, table, per_sample_weights=corner_weight, mode="sum"
+        )
+        out = sampled.reshape(n * h_out * w_out, taps, c_out).sum(1)
+    else:
+        table = _rows(x)
+        sampled = F.embedding_bag(
+            index, table, per_sample_weights=corner_weight.to(table.dtype), mode="sum"
+        )
+        out = sampled.reshape(n * h_out * w_out, taps * c_in) @ filters.to(table.dtype)
+    if bias is not None:
+        out = out + bias.to(out.dtype)
+    return out.reshape(n, h_out, w_out, c_out).permute(0, 3, 1, 2)

@@ -1,0 +1,176 @@
+"""Fast inference forms of a :class:`Generator`: channels-last and mixed precision.
+
+``Generator.forward`` is the float32 reference (the Chainer parity tests run
+it). :class:`FastGenerator` wraps a trained generator for inference without
+changing it:
+
+* ``"float32"``: the generator itself, unchanged;
+* ``"channels_last"``: float32 throughout, weights and features channels-last
+  (oneDNN's fast layout), deformable convs by row gathers; equal to float32 up
+  to summation order (~1e-6 relative);
+* ``"mixed"``: the convolutions in ``bfloat16`` (CPU, AMX) or ``float16``
+  (CUDA tensor cores), channels-last. Everything that carries metres or pixel
+  positions stays float32: the input standardisation and the input block
+  (inputs in raw metres would lose up to 16 m to an 8-bit mantissa), the
+  deformable sampling positions and bilinear weights (a position of 247.3 px
+  would move by up to 1 px), the final 64 -> 1 layer's projection and
+  sampling, the output scaling and the bilinear bed skip.
+
+:func:`resolve_precision` turns ``"auto"`` into the fastest form whose
+measured error is inside the documented bound (``docs/precision.md``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xdeepbedmap.errors import XDeepBedMapError
+from xdeepbedmap.model.deform_conv import DeformConv2d
+from xdeepbedmap.model.deform_gather import deform_conv2d_gather
+from xdeepbedmap.model.generator import SCALED_INPUTS, Generator, _leaky, bilinear_bed
+
+__all__ = ["PRECISIONS", "FastGenerator", "PrecisionError", "resolve_precision"]
+
+Precision = Literal["float32", "channels_last", "mixed"]
+#: Inference forms, slowest and most exact first.
+PRECISIONS: tuple[str, ...] = ("float32", "channels_last", "mixed")
+
+_CL = torch.channels_last
+
+
+class PrecisionError(XDeepBedMapError, ValueError):
+    """An unknown precision, or one the device cannot run."""
+
+
+def _mixed_dtype(device: torch.device) -> torch.dtype:
+    """Half-precision type of the ``mixed`` form: float16 on CUDA, bfloat16 elsewhere."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+def _cpu_has_fast_bfloat16() -> bool:
+    """Whether oneDNN runs bfloat16 convolutions natively (AVX512-BF16 or AMX)."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(torch.backends.mkldnn.is_available() and check is not None and check())
+
+
+def resolve_precision(precision: str, device: str | torch.device = "cpu") -> Precision:
+    """Validate ``precision``; turn ``"auto"`` into the form to use on ``device``.
+
+    ``"auto"`` picks ``"mixed"`` only where its error against float32 was
+    measured inside the bound of ``docs/precision.md`` (RMS <= 1 m, max <= 10 m
+    on the demo region): CPUs with native bfloat16. Elsewhere it picks
+    ``"channels_last"`` (same numbers as float32, faster). CUDA float16 has
+    not been measured yet, so CUDA gets ``"channels_last"`` too.
+    """
+    device = torch.device(device)
+    if precision == "auto":
+        if device.type == "cpu" and _cpu_has_fast_bfloat16():
+            return "mixed"
+        return "channels_last"
+    if precision not in PRECISIONS:
+        raise PrecisionError(f"precision must be 'auto' or one of {PRECISIONS}, got {precision!r}")
+    return precision  # type: ignore[return-value]
+
+
+class FastGenerator(nn.Module):
+    """Inference-only wrapper running a :class:`Generator` in a faster form.
+
+    Parameters
+    ----------
+    generator : Generator
+        A trained generator; it is copied, never modified.
+    precision : {"auto", "float32", "channels_last", "mixed"}
+        See the module docstring and :func:`resolve_precision`.
+    device : str or torch.device, optional
+        Device to run on (default: the generator's).
+    float32_blocks : int
+        ``"mixed"`` only: how many leading residual blocks stay float32. Their
+        rounding errors pass through every later block; on the demo model
+        rounding block 1 alone cost 0.57 m RMS, the last two blocks 0.05 m.
+
+    Notes
+    -----
+    Call it like the generator: float32 NCHW tensors in, a float32
+    ``(N, 1, 4(n-2), 4(m-2))`` tensor out. It is meant for
+    ``torch.inference_mode()``; it does not train.
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        precision: str = "auto",
+        device: str | torch.device | None = None,
+        float32_blocks: int = 1,
+    ) -> None:
+        super().__init__()
+        if device is None:
+            device = next(generator.parameters()).device
+        device = torch.device(device)
+        if not 0 <= float32_blocks <= generator.num_residual_blocks:
+            raise PrecisionError(
+                f"float32_blocks must be in [0, {generator.num_residual_blocks}], "
+                f"got {float32_blocks}"
+            )
+        self.float32_blocks = int(float32_blocks)
+        self.precision: Precision = resolve_precision(precision, device)
+        self.compute_dtype = _mixed_dtype(device) if self.precision == "mixed" else torch.float32
+        reference = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
+        self.reference = reference
+        if self.precision == "float32":
+            return
+        # float32 copy, channels-last, for the parts that carry metres/positions
+        self.exact = copy.deepcopy(reference).to(memory_format=_CL)
+        # compute-dtype copy for the convolutions (shares nothing with the above)
+        self.fast = copy.deepcopy(reference).to(dtype=self.compute_dtype, memory_format=_CL)
+
+    def extra_repr(self) -> str:
+        """Show the form and compute dtype in ``repr``."""
+        return f"precision={self.precision!r}, compute_dtype={self.compute_dtype}"
+
+    def forward(
+        self, x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor
+    ) -> torch.Tensor:
+        """Super-resolve one batch of windows (as :meth:`Generator.forward`)."""
+        if self.precision == "float32":
+            return self.reference(x, w1, w2, w3)
+        exact, fast, dtype = self.exact, self.fast, self.compute_dtype
+        bed = x
+        inputs = [t.float().contiguous(memory_format=_CL) for t in (x, w1, w2, w3)]
+        if exact.input_scaling is not None:
+            scaling = (exact.input_scaling[k] for k in SCALED_INPUTS)
+            inputs = [(t - off) / scale for t, (off, scale) in zip(inputs, scaling, strict=True)]
+        # float32 up to a1: the input block sees metres, and a1 is a small sum of
+        # large input-block features (rounding them to bfloat16 alone cost 1.4 m RMS)
+        a1 = _leaky(exact.pre_residual_conv_layer(exact.input_block(*inputs)))
+        h = a1
+        for i, block in enumerate(exact.residual_network):
+            # the first blocks' rounding errors are amplified most downstream
+            h = block(h) if i < self.float32_blocks else fast.residual_network[i](h.to(dtype))
+        a3 = a1 + exact.post_residual_conv_layer(h.float())
+        up = F.interpolate(a3.to(dtype), scale_factor=2, mode="nearest")
+        up = _leaky(fast.post_upsample_conv_layer_1(up))
+        up = F.interpolate(up, scale_factor=2, mode="nearest")
+        up = _leaky(fast.post_upsample_conv_layer_2(up))
+        up = _leaky(_deform(fast.final_conv_layer1, up))
+        y = _deform(exact.final_conv_layer2, up, offset_layer=fast.final_conv_layer2)
+        y = y.float().contiguous()
+        if exact.input_scaling is not None:
+            offset, scale = exact.input_scaling["bed"]
+            y = y * scale + (0.0 if exact.bed_skip else offset)
+        if exact.bed_skip:
+            y = y + bilinear_bed(bed.float())
+        return y
+
+
+def _deform(
+    layer: DeformConv2d, x: torch.Tensor, offset_layer: DeformConv2d | None = None
+) -> torch.Tensor:
+    """Run a deformable layer by row gathers; offsets from ``offset_layer`` (default ``layer``)."""
+    offset = (offset_layer or layer).offset_conv(x)
+    weights = layer.deform_conv
+    return deform_conv2d_gather(x, offset, weights.weight, weights.bias, padding=layer.padding)
