@@ -142,7 +142,9 @@ def test_parquet_batches(tmp_path):
     frame.to_parquet(path)
     whole = read_points(path)
     np.testing.assert_allclose(whole["x"], X[[0, 3, 5]], atol=1.0)
-    pd.testing.assert_frame_equal(pd.concat(list(iter_points(path, chunksize=2)), ignore_index=True), whole)
+    pd.testing.assert_frame_equal(
+        pd.concat(list(iter_points(path, chunksize=2)), ignore_index=True), whole
+    )
 
 
 def test_errors_name_what_is_wrong(tmp_path):
@@ -159,7 +161,9 @@ def test_geoid_corrections_shift_by_the_geoid_height():
     points.attrs["vertical_datum"] = "WGS84 ellipsoid"
     # N = 10 + x / 100 (m): bilinear sampling is exact on a plane
     xs, ys = np.arange(-2000.0, 2001.0, 1000.0), np.arange(2000.0, -2001.0, -1000.0)
-    geoid = xr.DataArray(10 + xs[None, :] / 100 + 0 * ys[:, None], coords={"y": ys, "x": xs}, dims=("y", "x"))
+    geoid = xr.DataArray(
+        10 + xs[None, :] / 100 + 0 * ys[:, None], coords={"y": ys, "x": xs}, dims=("y", "x")
+    )
     on_geoid = to_geoid(points, geoid)
     np.testing.assert_allclose(on_geoid["bed"], [90.0, 185.0])
     assert on_geoid.attrs["vertical_datum"] == "gl04c geoid"

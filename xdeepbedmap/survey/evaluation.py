@@ -50,7 +50,7 @@ def _summary(error: np.ndarray) -> dict[str, float]:
 
 
 def evaluate_points(
-    ds_inputs: xr.Dataset,
+    ds_inputs: xr.Dataset | None,
     points: pd.DataFrame,
     *,
     model: Any = None,
@@ -64,8 +64,9 @@ def evaluate_points(
 
     Parameters
     ----------
-    ds_inputs : xarray.Dataset
-        Canonical inputs of the region.
+    ds_inputs : xarray.Dataset or None
+        Canonical inputs of the region (``None`` only with ``model=False``, no
+        baselines and ``grids``).
     points : pandas.DataFrame
         Test picks: ``x``, ``y`` (EPSG:3031 m) and ``bed``, on the same
         vertical datum as the inputs.
@@ -125,13 +126,14 @@ def _beds(
     beds: dict[str, xr.DataArray] = {}
     if model is not False:
         beds["model"] = superresolve(ds, model, **kwargs).compute()
-    cubic = bicubic(ds).compute()
+    if "survey" in baselines and training_points is None:
+        raise SurveyError("baseline 'survey' needs training_points (the picks to interpolate)")
+    if baselines:
+        cubic = bicubic(ds).compute()  # also the 250 m template of the survey baseline
     if "bicubic" in baselines:
         beds["bicubic"] = cubic
     if "survey" in baselines:
-        if training_points is None:
-            raise SurveyError("baseline 'survey' needs training_points (the picks to interpolate)")
-        beds["survey"] = survey_baseline(training_points, cubic)
+        beds["survey"] = survey_baseline(training_points, cubic)  # type: ignore[arg-type]
     return beds
 
 

@@ -11,6 +11,8 @@ The steps, as the paper's GMT ``blockmedian`` + ``surface`` but with verde:
    (``cubic``: Clough-Tocher on a Delaunay triangulation, the default chosen
    by the measurement in ``docs/survey.md``; ``linear``; ``kneighbors``;
    ``spline``, only for small areas since it is O(n^2) in memory).
+   Cells outside the block medians' convex hull (cubic, linear) stay NaN,
+   except cells holding picks, which take their block median.
 4. Distance to the nearest pick (scipy KD-tree on the picks, the test
    ``verde.distance_mask`` makes, kept as a layer); cells farther than
    ``mask_radius`` stay NaN.
@@ -112,7 +114,7 @@ def _gridder(method: str, n: int):
     if method == "linear":
         return vd.Linear()
     if method == "kneighbors":
-        return vd.KNeighbors(k=4)
+        return vd.KNeighbors(k=min(4, n))
     if method == "spline":
         if n > MAX_SPLINE_POINTS:
             raise SurveyError(
@@ -202,12 +204,18 @@ def grid_points(
     coords = gbox.coords
     x, y = coords["x"].values.astype(np.float64), coords["y"].values.astype(np.float64)
     count = np.zeros((y.size, x.size), dtype=np.int32)
+    median = np.full((y.size, x.size), np.nan, dtype=np.float32)
     inside = cells[
         (cells.row >= 0) & (cells.row < y.size) & (cells.col >= 0) & (cells.col < x.size)
     ]
-    count[inside.row.to_numpy(), inside.col.to_numpy()] = inside["count"].to_numpy()
+    rows, cols = inside.row.to_numpy(), inside.col.to_numpy()
+    count[rows, cols] = inside["count"].to_numpy()
+    median[rows, cols] = inside["bed"].to_numpy()
     distance = _distance(picks, x, y)
     bed = _interpolate(cells, x, y, method)
+    # triangulation-based methods are NaN outside the block medians' convex hull,
+    # which can leave out a cell centre next to its own picks: use their median there
+    bed = np.where(np.isnan(bed) & (count > 0), median, bed)
     bed[distance > mask_radius] = np.nan
     return _dataset(bed, count, distance, x, y, gbox.crs, attrs, method, mask_radius, len(picks))
 

@@ -67,7 +67,8 @@ def write_zarr(ds: xr.Dataset, path: str | PathLike[str], overwrite: bool = Fals
     _check(ds)
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
-        ds.to_zarr(tmp, mode="w")
+        # unconsolidated: Zarr format 3 has no consolidated metadata (xarray warns)
+        ds.to_zarr(tmp, mode="w", consolidated=False)
     return path
 
 
@@ -75,7 +76,7 @@ def open_truth_layers(path: str | PathLike[str]) -> xr.Dataset:
     """Reopen a truth written by :func:`write_geotiff` or :func:`write_zarr`."""
     path = Path(path)
     if path.is_dir():
-        return xr.open_zarr(path)
+        return xr.open_zarr(path, consolidated=False, decode_coords="all")
     layers = {}
     for name, layer_path in layer_paths(path).items():
         if not layer_path.exists():
