@@ -5,7 +5,8 @@ picks (GMT ``grdtrack`` style) and reports RMSE, MAE, bias and count for the
 model (:func:`~xdeepbedmap.inference.superresolve`), bicubic interpolation of
 the 1 km bed and a survey-only interpolation of the *training* picks ("what
 would the surveys alone give?": block median + verde, as
-:func:`~xdeepbedmap.survey.gridding.grid_points`, without a distance mask).
+:func:`~xdeepbedmap.survey.gridding.grid_points`, with a 20 km mask). GStatSim
+kriging is not used: it is not installed here; the verde interpolator stands in.
 :func:`transect` samples elevation and roughness (standard deviation in a
 5 x 5 pixel window, :func:`xdeepbedmap.metrics.roughness`) along a line.
 """
@@ -23,20 +24,30 @@ from xdeepbedmap.metrics import roughness, sample_points
 from xdeepbedmap.survey.errors import SurveyError
 from xdeepbedmap.survey.gridding import DEFAULT_METHOD, grid_points
 
-__all__ = ["BASELINES", "evaluate_points", "survey_baseline", "transect"]
+__all__ = ["BASELINES", "SURVEY_BASELINE_RADIUS", "evaluate_points", "survey_baseline", "transect"]
 
+#: Distance (m) from training picks beyond which the survey-only baseline has no value.
+SURVEY_BASELINE_RADIUS = 20_000.0
 #: Baselines :func:`evaluate_points` knows how to build.
 BASELINES = ("bicubic", "survey")
 
 
 def survey_baseline(
-    training_points: pd.DataFrame, like: xr.DataArray, method: str = DEFAULT_METHOD
+    training_points: pd.DataFrame,
+    like: xr.DataArray,
+    method: str = DEFAULT_METHOD,
+    mask_radius: float = SURVEY_BASELINE_RADIUS,
 ) -> xr.DataArray:
-    """Interpolate training picks onto the 250 m grid of ``like`` (no distance mask)."""
+    """Interpolate training picks onto the 250 m grid of ``like``.
+
+    The mask is generous (:data:`SURVEY_BASELINE_RADIUS`, 20 km): the
+    baseline answers "what would the surveys alone give?" wherever lines
+    are not absurdly far.
+    """
     xs, ys = like.x.values, like.y.values
     half = abs(float(xs[1] - xs[0])) / 2
     bbox = (xs.min() - half, ys.min() - half, xs.max() + half, ys.max() + half)
-    ds = grid_points(training_points, bbox, mask_radius=np.inf, method=method)  # type: ignore[arg-type]
+    ds = grid_points(training_points, bbox, mask_radius=mask_radius, method=method)  # type: ignore[arg-type]
     return ds["bed"].sel(x=like.x, y=like.y, method="nearest", tolerance=1.0)
 
 

@@ -45,6 +45,7 @@ import pandas as pd
 
 from xdeepbedmap.grids import DEFAULT_CRS
 from xdeepbedmap.survey.errors import SurveyError
+from xdeepbedmap.survey.files import raw_chunks
 
 __all__ = [
     "CRESIS_COLUMNS",
@@ -82,53 +83,6 @@ def _transformer(crs: str) -> Any:
     from pyproj import Transformer
 
     return Transformer.from_crs(crs, DEFAULT_CRS, always_xy=True)
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in (".parquet", ".pq")
-
-
-def _raw_chunks(path: Path, chunksize: int) -> Iterator[pd.DataFrame]:
-    """Undecoded chunks of a file, ``chunksize`` rows at a time."""
-    if _is_parquet(path):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError as err:
-            raise SurveyError(
-                f"{path}: reading Parquet needs pyarrow, which is not installed"
-            ) from err
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunksize):
-            yield batch.to_pandas()
-        return
-    with pd.read_csv(
-        path, sep=_delimiter(path), comment="#", chunksize=chunksize, header=_header(path)
-    ) as reader:
-        yield from reader
-
-
-def _first_line(path: Path) -> str:
-    import gzip
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt") as fh:  # type: ignore[operator]
-        for line in fh:
-            if line.strip() and not line.startswith("#"):
-                return line
-    raise SurveyError(f"{path}: the file holds no data line")
-
-
-def _delimiter(path: Path) -> str:
-    return "," if "," in _first_line(path) else r"\s+"
-
-
-def _header(path: Path) -> int | None:
-    """``None`` when the first data line is numbers only (plain x y z files)."""
-    tokens = _first_line(path).replace(",", " ").split()
-    try:
-        [float(t) for t in tokens]
-    except ValueError:
-        return 0
-    return None
 
 
 def _find(columns: Iterable[str], prefixes: tuple[str, ...]) -> str | None:
@@ -259,7 +213,7 @@ def iter_points(
         raise SurveyError(f"chunksize must be a positive number of rows, got {chunksize}")
     options = {"bed_column": bed_column, "x_column": x_column, "y_column": y_column}
     roles = None
-    for raw in _raw_chunks(path, chunksize):
+    for raw in raw_chunks(path, chunksize):
         raw.columns = [str(c).strip() for c in raw.columns]  # header-less files: 0, 1, 2
         if roles is None:
             schema = _schema(list(raw.columns), layout)
