@@ -169,3 +169,12 @@ def test_truth_files_round_trip(tmp_path, kind):
     assert back.rio.crs.to_epsg() == 3031
     with pytest.raises(FileExistsError):
         (write_geotiff if kind == "tif" else write_zarr)(ds, target)
+
+
+def test_a_window_with_a_single_straight_line_is_left_to_the_cell_medians():
+    x = np.arange(0.0, 40_000.0, 50.0)
+    picks = pd.DataFrame({"x": x, "y": 10_000.0, "bed": x / 100})
+    ds = grid_points(picks, (0.0, 0.0, 40_000.0, 20_000.0), mask_radius=500.0)
+    on_line = ds["count"].values > 0
+    assert on_line.sum() == 160 and np.isfinite(ds["bed"].values[on_line]).all()
+    assert np.isnan(ds["bed"].values[~on_line]).all()

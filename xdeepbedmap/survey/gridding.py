@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
+from scipy.spatial import QhullError
 from threadpoolctl import threadpool_limits
 
 from xdeepbedmap.grids import BASE_RESOLUTION, DEFAULT_CRS, OUTPUT_FACTOR
@@ -160,7 +161,11 @@ def _interpolate(
                 continue  # no pick close enough: these cells are masked anyway
             gridder = _gridder(method, int(near.sum()))
             ox, oy = wx.mean(), wy.mean()
-            gridder.fit((cx[near] - ox, cy[near] - oy), cz[near])
+            try:
+                gridder.fit((cx[near] - ox, cy[near] - oy), cz[near])
+            except QhullError:
+                continue  # all on one straight line: nothing to triangulate here
+
             xx, yy = np.meshgrid(wx - ox, wy - oy)
             out[r0 : r0 + wy.size, c0 : c0 + wx.size] = gridder.predict((xx, yy))
     return out
