@@ -10,8 +10,8 @@ The steps, as the paper's GMT ``blockmedian`` + ``surface`` but with verde:
    sampling does not dominate the fit and nothing scales with the raw count.
 3. Interpolate the block medians between the lines with a verde gridder:
    ``linear`` (on a Delaunay triangulation; the default, chosen by the
-   measurement in ``docs/survey.md``: as accurate as ``cubic`` between lines
-   2-20 km apart, without its overshoot, and 5-10x faster), ``cubic``
+   measurement in ``docs/survey.md``: within 6% of ``cubic`` RMSE at 2-5 km
+   line spacing, better at 10-20 km, and without its overshoot), ``cubic``
    (Clough-Tocher), ``kneighbors`` (mean of the 4 nearest block medians, fills
    everything, least accurate) or ``spline`` (O(n^2) memory per window).
    The grid is interpolated in 16 km windows, each fitted to the block
