@@ -129,7 +129,8 @@ def _beds(
     kwargs: dict[str, Any],
 ) -> dict[str, xr.DataArray]:
     # imported here: inference pulls in torch, and its location may move
-    from xdeepbedmap.inference import bicubic, superresolve
+    from xdeepbedmap.baselines import bicubic
+    from xdeepbedmap.inference import superresolve
 
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
