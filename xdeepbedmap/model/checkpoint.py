@@ -19,13 +19,22 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from xdeepbedmap.atomic import atomic_path
 from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.model.generator import Generator
 
-__all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint_metadata", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "export_checkpoint",
+    "load_checkpoint",
+    "read_checkpoint_metadata",
+    "save_checkpoint",
+]
 
 FORMAT = "xdeepbedmap-generator"
 FORMAT_VERSION = "1"
+#: Dtypes a checkpoint may store its floating-point weights in, by name.
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 class CheckpointError(XDeepBedMapError, ValueError):
@@ -42,10 +51,22 @@ def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def _storage_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, str):
+        if dtype not in STORAGE_DTYPES:
+            raise ValueError(f"storage_dtype must be one of {list(STORAGE_DTYPES)}, got {dtype!r}")
+        return STORAGE_DTYPES[dtype]
+    if dtype not in STORAGE_DTYPES.values():
+        raise ValueError(
+            f"storage_dtype must be one of {list(STORAGE_DTYPES.values())}, got {dtype!r}"
+        )
+    return dtype
+
+
 def save_checkpoint(
     model: Generator,
     path: str | PathLike[str],
-    storage_dtype: torch.dtype = torch.float32,
+    storage_dtype: torch.dtype | str = torch.float32,
     **metadata: Any,
 ) -> Path:
     """Write ``model`` and ``metadata`` to one safetensors checkpoint.
@@ -55,12 +76,13 @@ def save_checkpoint(
     model : Generator
         The generator to save (any device; weights are stored on CPU).
     path : str or path-like
-        Destination file (conventionally ``*.safetensors``). It is written to a
-        temporary file first and renamed, so a crash never leaves a partial file
-        under ``path``.
-    storage_dtype : torch.dtype
-        ``torch.float16`` halves the file (for shipping); weights are loaded
-        back as float32.
+        Destination file (conventionally ``*.safetensors``), replaced if it
+        exists. It is built aside and published only when complete
+        (:func:`xdeepbedmap.atomic.atomic_path`), so a crash never leaves a
+        partial file under ``path``.
+    storage_dtype : torch.dtype or {"float32", "float16"}
+        ``torch.float16`` (``"float16"``) halves the file (for shipping);
+        weights are loaded back as float32.
     **metadata
         JSON-serialisable facts to keep with the weights (training data,
         epochs, metrics, ...).
@@ -71,6 +93,7 @@ def save_checkpoint(
         The written path.
     """
     path = Path(path)
+    storage_dtype = _storage_dtype(storage_dtype)
     tensors = {
         k: v.detach().to("cpu", storage_dtype if v.is_floating_point() else v.dtype).contiguous()
         for k, v in model.state_dict().items()
@@ -86,13 +109,11 @@ def save_checkpoint(
         "metadata": meta_json,
         "sha256": tensor_digest(tensors),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    save_file(tensors, str(tmp), metadata=header)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # readable like any other file, not 0600
-    tmp.replace(path)
+    with atomic_path(path, overwrite=True) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # readable like any other file, not 0600
     return path
 
 
@@ -166,3 +187,37 @@ def load_checkpoint(
             f"{path}: tensors do not fit the recorded architecture ({err})"
         ) from err
     return model.to(map_location).eval()
+
+
+def export_checkpoint(
+    source: str | PathLike[str],
+    path: str | PathLike[str],
+    storage_dtype: torch.dtype | str = torch.float32,
+    overwrite: bool = False,
+) -> Path:
+    """Write a verified copy of checkpoint ``source``, metadata kept, e.g. in float16.
+
+    The source is loaded (its digest checked) and saved again with
+    :func:`save_checkpoint`, so a damaged checkpoint is never passed on.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A checkpoint written by :func:`save_checkpoint`.
+    path : str or path-like
+        Where to write the copy.
+    storage_dtype : torch.dtype or {"float32", "float16"}
+        ``"float16"`` halves the file (``xdeepbedmap train --half``).
+    overwrite : bool
+        Replace an existing ``path``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    metadata = read_checkpoint_metadata(source)["metadata"]
+    return save_checkpoint(load_checkpoint(source), path, storage_dtype, **metadata)

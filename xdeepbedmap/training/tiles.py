@@ -16,7 +16,6 @@ by the block size, not the region. Tiles can be cached once to a Zarr store
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
+from xdeepbedmap.atomic import atomic_path
 from xdeepbedmap.grids import (
     OUTPUT_FACTOR,
     TOLERANCE,
@@ -303,13 +303,10 @@ def build_tiles(
     tiles = _as_dataset(pieces, recipe)
     if store is None:
         return tiles
-    partial = store.with_name(store.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    with warnings.catch_warnings():  # zarr 3 calls consolidated metadata non-standard
+    with atomic_path(store) as partial, warnings.catch_warnings():
+        # zarr 3 calls consolidated metadata non-standard
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         tiles.chunk({"tile": 256}).to_zarr(partial, mode="w", consolidated=True)
-    partial.rename(store)
     return xr.open_zarr(store)
 
 
