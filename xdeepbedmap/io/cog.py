@@ -25,6 +25,22 @@ def _write_lock() -> Any:
     return Lock("xdeepbedmap-cog-write")
 
 
+def _write_tiled(array: xr.DataArray, path: Path, blocksize: int) -> None:
+    """Stream ``array`` chunk by chunk into a tiled, compressed GeoTIFF."""
+    with keep_annotations():  # on a cluster, GPU tasks stay on GPU workers
+        array.rio.to_raster(
+            path,
+            driver="GTiff",
+            tiled=True,
+            blockxsize=blocksize,
+            blockysize=blocksize,
+            compress="DEFLATE",
+            predictor=3,
+            BIGTIFF="IF_SAFER",
+            lock=_write_lock(),
+        )
+
+
 def to_cog(
     array: xr.DataArray,
     path: str | PathLike[str],
@@ -64,18 +80,7 @@ def to_cog(
             out = array.copy()
             out.encoding = {}  # a reopened Zarr/netCDF encoding would clash with the nodata attr
             out = out.rio.write_nodata(np.nan if nodata is None else nodata, encoded=False)
-            with keep_annotations():  # on a cluster, GPU tasks stay on GPU workers
-                out.rio.to_raster(
-                    staging,
-                    driver="GTiff",
-                    tiled=True,
-                    blockxsize=blocksize,
-                    blockysize=blocksize,
-                    compress="DEFLATE",
-                    predictor=3,
-                    BIGTIFF="IF_SAFER",
-                    lock=_write_lock(),
-                )
+            _write_tiled(out, staging, blocksize)
             rasterio.shutil.copy(
                 staging,
                 tmp,

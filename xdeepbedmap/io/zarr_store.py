@@ -115,17 +115,7 @@ def to_zarr(
         raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
     tmp = partial_path(store)
     data = _as_dask(array)
-    array = array.copy(data=data)
-    if tmp.exists():
-        spec = json.loads((tmp / _DONE_DIR / "spec.json").read_text())
-        if spec != {"shape": list(array.shape), "chunks": [list(c) for c in data.chunks]}:
-            raise ValueError(
-                f"{tmp} holds an interrupted write of shape {spec['shape']} and chunks "
-                f"{spec['chunks']}, which does not match this array; remove it to start over"
-            )
-    else:
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        _initialise_store(array, tmp, name)
+    _resume_or_initialise(array.copy(data=data), tmp, name)
 
     import zarr
 
@@ -151,6 +141,27 @@ def to_zarr(
         name=f"{_WRITE_PREFIX}{dask.base.tokenize(data, str(tmp))}",
     )
     _compute_with_progress([written.blocks[i] for i in todo], done, len(indices), progress)
+    _mark_complete(tmp)
+    return publish(tmp, store, overwrite=overwrite)
+
+
+def _resume_or_initialise(array: xr.DataArray, tmp: Path, name: str) -> None:
+    """Check that an interrupted write at ``tmp`` is of ``array``, or start a new one."""
+    if not tmp.exists():
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        _initialise_store(array, tmp, name)
+        return
+    spec = json.loads((tmp / _DONE_DIR / "spec.json").read_text())
+    if spec != {"shape": list(array.shape), "chunks": [list(c) for c in array.chunks]}:
+        raise ValueError(
+            f"{tmp} holds an interrupted write of shape {spec['shape']} and chunks "
+            f"{spec['chunks']}, which does not match this array; remove it to start over"
+        )
+
+
+def _mark_complete(tmp: Path) -> None:
+    """Drop the chunk records, mark the store complete and consolidate its metadata."""
+    import zarr
 
     shutil.rmtree(tmp / _DONE_DIR)
     group = zarr.open_group(str(tmp), mode="r+")
@@ -158,7 +169,6 @@ def to_zarr(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         zarr.consolidate_metadata(str(tmp))
-    return publish(tmp, store, overwrite=overwrite)
 
 
 def _compute_with_progress(
