@@ -71,3 +71,27 @@ def test_convert_weights_and_info(tmp_path, reference_weights, capsys):
     assert main(["convert-weights", str(reference_weights), str(out)]) == 0
     assert main(["info", "--model", str(out), "--window", "12"]) == 0
     assert "3 residual blocks" in capsys.readouterr().out
+
+
+def test_info_times_a_fresh_generator(capsys):
+    assert main(["info", "--blocks", "1", "--window", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "'num_residual_blocks': 1" in out
+    assert "8 x 8 base window -> (" in out and "base px/s" in out
+
+
+def test_train_refuses_the_demo_region_before_any_work(tmp_path, capsys):
+    argv = ["train", "--synthetic", "41-42", "--synthetic-shape", "16x16"]
+    argv += ["--output", str(tmp_path / "m.safetensors"), "--run-dir", str(tmp_path / "run")]
+    assert main(argv) == 1
+    assert "seed 42 is the demo region" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bbox_may_start_with_a_minus_sign(tmp_path, capsys):
+    ds = open_inputs("demo")
+    left, top = float(ds.x[0]) - 500, float(ds.y[0]) + 500
+    assert left < 0  # the case argparse would take for an option
+    bbox = f"{left},{top - 8_000},{left + 8_000},{top}"
+    assert main(["plot-inputs", "--bbox", bbox, "--output", str(tmp_path / "q.png")]) == 0
+    assert (tmp_path / "q.png").exists()

@@ -18,7 +18,15 @@ import rioxarray
 import xarray as xr
 
 from xdeepbedmap.grids import grid_coords, make_grid
-from xdeepbedmap.io import IncompleteOutputError, open_zarr_output, to_cog, to_zarr
+from xdeepbedmap.io import (
+    IncompleteOutputError,
+    check_outputs,
+    open_output,
+    open_zarr_output,
+    to_cog,
+    to_zarr,
+    write_outputs,
+)
 
 GRID = make_grid(-1.2e6, 4.0e5, 250.0, (96, 80), "EPSG:3031")
 
@@ -162,3 +170,46 @@ def test_each_chunk_is_computed_once_even_when_rechunked(tmp_path):
     irregular = lazy_field(calls).isel(y=slice(5, None), x=slice(3, None))
     to_zarr(irregular, tmp_path / "bed.zarr")
     assert len(calls) == 15  # the source chunks, each once
+
+
+def test_write_outputs_computes_once_and_copies_from_the_zarr_store(tmp_path):
+    calls: list = []
+    field = lazy_field(calls)
+    paths = [tmp_path / "bed.tif", tmp_path / "bed.zarr"]
+    written = write_outputs(field, paths)
+    assert written == [tmp_path / "bed.zarr", tmp_path / "bed.tif"]  # the resumable store first
+    assert len(calls) == 15  # every chunk computed once, for the store; the COG is a copy
+    np.testing.assert_array_equal(open_output(written[1]).values, field.values)
+    np.testing.assert_array_equal(open_output(written[0]).values, field.values)
+    assert open_output(written[0]).name == "bed"
+
+
+def test_write_outputs_refuses_before_computing(tmp_path):
+    calls: list = []
+    with pytest.raises(ValueError, match=r"bed\.png: expected a \.tif, \.tiff or \.zarr"):
+        write_outputs(lazy_field(calls), [tmp_path / "bed.zarr", tmp_path / "bed.png"])
+    (tmp_path / "old.tif").write_bytes(b"keep me")
+    with pytest.raises(FileExistsError, match="old.tif"):
+        write_outputs(lazy_field(calls), [tmp_path / "new.zarr", tmp_path / "old.tif"])
+    with pytest.raises(ValueError, match="no output path"):
+        check_outputs([])
+    assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["old.tif"]
+    assert check_outputs([tmp_path / "a.TIF", tmp_path / "b.zarr"]) == [
+        tmp_path / "b.zarr",
+        tmp_path / "a.TIF",
+    ]
+
+
+def test_zarr_overwrite_keeps_the_old_store_until_the_new_one_is_complete(tmp_path):
+    store = to_zarr(lazy_field(), tmp_path / "bed.zarr")
+
+    def stop(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        to_zarr(lazy_field() + 1, store, overwrite=True, progress=stop)
+    np.testing.assert_array_equal(open_output(store).values, lazy_field().values)
+    to_zarr(lazy_field() + 1, store, overwrite=True)  # resumes, then replaces
+    np.testing.assert_array_equal(open_output(store).values, lazy_field().values + 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bed.zarr"]

@@ -15,6 +15,7 @@ from xdeepbedmap.synthetic import (
     inputs_from_bed,
     make_region,
     make_truth,
+    training_regions,
 )
 
 
@@ -143,3 +144,13 @@ def test_make_region_is_fast():
     start = time.perf_counter()
     make_region((256, 256), seed=1)
     assert time.perf_counter() - start < 10.0
+
+
+def test_training_regions_hold_out_the_demo_region():
+    from xdeepbedmap.catalog import DEMO_SEED
+
+    regions = training_regions([5, 6], shape=(16, 16))
+    assert len(regions) == 2 and regions[0][1].shape == (64, 64)
+    xr.testing.assert_identical(regions[1][1], make_region((16, 16), seed=6)[1])
+    with pytest.raises(ValueError, match=f"seed {DEMO_SEED} is the demo region"):
+        training_regions([5, DEMO_SEED], shape=(16, 16))

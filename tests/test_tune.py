@@ -17,10 +17,12 @@ from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, spl
 from xdeepbedmap.training.trainer import TrainConfig
 from xdeepbedmap.training.tune import (
     SearchSpace,
+    TuneJob,
     export_best,
     make_objective,
     open_study,
     run_study,
+    run_workers,
     storage_url,
 )
 
@@ -54,6 +56,14 @@ def test_search_space_overrides():
         SearchSpace().with_overrides(["depth=1:2"])
     with pytest.raises(ValueError, match="epochs=low:high"):
         SearchSpace().with_overrides(["epochs=9:2"])
+
+
+def test_run_workers_needs_a_worker(tmp_path):
+    job = TuneJob("tiny", str(tmp_path / "study.db"), str(tmp_path / "tiles.zarr"),
+                  make_region((16, 16), seed=22), n_trials=1)  # fmt: skip
+    with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
+        run_workers(job, workers=0)
+    assert list(tmp_path.iterdir()) == []  # refused before the study was created
 
 
 def test_tiny_study_prunes_and_finds_a_best_trial(tmp_path):

@@ -14,6 +14,7 @@ from xdeepbedmap.cli import main
 from xdeepbedmap.model import (
     CheckpointError,
     Generator,
+    export_checkpoint,
     load_chainer_weights,
     load_checkpoint,
     read_checkpoint_metadata,
@@ -132,6 +133,22 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path, small_model):
     assert meta["metadata"] == {"epochs": 3, "data": {"seed": 1}}
     assert len(meta["sha256"]) == 64
     assert not (tmp_path / "m.safetensors.partial").exists()
+
+
+def test_export_checkpoint_halves_the_file_and_keeps_the_metadata(tmp_path, small_model):
+    source = save_checkpoint(small_model, tmp_path / "m.safetensors", epochs=3)
+    half = export_checkpoint(source, tmp_path / "half.safetensors", storage_dtype="float16")
+    assert half.stat().st_size < 0.6 * source.stat().st_size
+    assert read_checkpoint_metadata(half)["metadata"] == {"epochs": 3}
+    for key, value in load_checkpoint(half).state_dict().items():
+        torch.testing.assert_close(value, small_model.state_dict()[key], atol=1e-3, rtol=1e-3)
+    full = export_checkpoint(source, tmp_path / "full.safetensors")
+    assert read_checkpoint_metadata(full)["sha256"] == read_checkpoint_metadata(source)["sha256"]
+    with pytest.raises(FileExistsError, match="full.safetensors"):
+        export_checkpoint(source, full)
+    with pytest.raises(ValueError, match="storage_dtype must be one of"):
+        save_checkpoint(small_model, tmp_path / "x.safetensors", storage_dtype="int8")
+    assert not (tmp_path / "x.safetensors").exists()
 
 
 def test_truncated_checkpoint(tmp_path, small_model):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xdeepbedmap.atomic import atomic_path
 from xdeepbedmap.grids import VARIABLES
 from xdeepbedmap.inputs import BBox, as_raster, assemble
 
@@ -161,18 +162,17 @@ def _write_tif(da: xr.DataArray, path: Path) -> Path:
     ydim, xdim = da.dims
     out = da.rename({ydim: "y", xdim: "x"}).rio.set_spatial_dims(x_dim="x", y_dim="y")
     out = out.rio.write_nodata(np.nan, encoded=False)
-    tmp = path.with_name(path.name + ".partial")
-    out.rio.to_raster(
-        tmp,
-        driver="GTiff",
-        compress="DEFLATE",
-        predictor=3,
-        zlevel=9,
-        tiled=True,
-        blockxsize=256,
-        blockysize=256,
-    )
-    tmp.replace(path)
+    with atomic_path(path, overwrite=True) as tmp:
+        out.rio.to_raster(
+            tmp,
+            driver="GTiff",
+            compress="DEFLATE",
+            predictor=3,
+            zlevel=9,
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+        )
     return path
 
 

@@ -5,20 +5,60 @@ Network tasks built for a CUDA device are annotated with
 on a distributed cluster they only run on workers that declare a GPU; every
 worker process loads the model once onto its own device
 (:mod:`xdeepbedmap.model_store`).
+
+Nothing here changes dask's global configuration: the writers of
+:mod:`xdeepbedmap.io` compute under :func:`keep_annotations`; wrap your own
+``compute`` calls on a cluster in it too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["KEEP_ANNOTATIONS", "connect", "cuda_available", "make_cluster"]
+__all__ = [
+    "KEEP_ANNOTATIONS",
+    "connect",
+    "cuda_available",
+    "current_client",
+    "keep_annotations",
+    "make_cluster",
+]
 
 #: Dask configuration under which task annotations reach the scheduler: dask's
 #: low-level task fusion merges annotated network tasks with unannotated
 #: neighbours and drops the annotation (the GPU tasks would then run anywhere).
-#: :func:`connect` sets it; set it yourself around ``compute`` on a cluster
-#: you started otherwise: ``with dask.config.set(KEEP_ANNOTATIONS): ...``.
+#: :func:`keep_annotations` applies it for the duration of a ``with`` block.
 KEEP_ANNOTATIONS = {"optimization.fuse.active": False}
+
+
+@contextmanager
+def keep_annotations() -> Iterator[None]:
+    """Let task annotations (``resources={"GPU": 1}``) reach the scheduler inside the block.
+
+    Low-level task fusion is switched off inside the block only; dask's
+    configuration is restored on exit, so the rest of the process is unaffected.
+
+    Examples
+    --------
+    >>> with keep_annotations():  # doctest: +SKIP
+    ...     bed = ds.deepbedmap.superresolve(device="cuda").compute()
+    """
+    import dask
+
+    with dask.config.set(KEEP_ANNOTATIONS):
+        yield
+
+
+def current_client() -> Any:
+    """The active ``distributed.Client``, or ``None`` (no client, or distributed not installed)."""
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
 
 
 def cuda_available() -> bool:
@@ -83,11 +123,14 @@ def connect(cluster: str | None = None, scheduler: str | None = None, **kwargs: 
         by dask-jobqueue or dask-kubernetes.
     **kwargs
         Passed to :func:`make_cluster`.
+
+    Notes
+    -----
+    Dask's configuration is left as it is; compute GPU-annotated graphs under
+    :func:`keep_annotations` (the writers of :mod:`xdeepbedmap.io` do).
     """
-    import dask
     from distributed import Client
 
-    dask.config.set(KEEP_ANNOTATIONS)
     if scheduler:
         return Client(scheduler)
     if cluster not in ("local", "cuda"):

@@ -1,18 +1,37 @@
-"""Quick-look figures (matplotlib): hillshaded beds and the four inputs."""
+"""Every figure the package draws (matplotlib): beds, inputs, training and tuning curves.
+
+matplotlib is imported only when a figure is drawn, and never configured:
+a figure saved to a path is built without pyplot (no backend is selected,
+nothing is left open); without a path it is a pyplot figure, shown by
+``plt.show()`` or a notebook as usual.
+"""
 
 from __future__ import annotations
 
 from os import PathLike
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
 if TYPE_CHECKING:
+    import optuna
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["hillshade", "plot_comparison", "plot_inputs"]
+__all__ = ["hillshade", "plot_comparison", "plot_inputs", "plot_loss_curve", "plot_study"]
+
+
+def _figure(path: str | PathLike[str] | None, **kwargs: Any) -> Figure:
+    """A pyplot figure for interactive use, or a detached one when it only goes to ``path``."""
+    if path is None:
+        from matplotlib import pyplot as plt
+
+        return plt.figure(**kwargs)
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def _extent_km(da: xr.DataArray) -> tuple[float, float, float, float]:
@@ -37,8 +56,8 @@ def hillshade(
 
     NaN (no data) is left white. Axes are in kilometres of the grid's CRS.
     """
+    import matplotlib
     from matplotlib import colors
-    from matplotlib import pyplot as plt
 
     values = np.asarray(da.values, dtype=np.float64)
     finite = np.isfinite(values)
@@ -52,7 +71,7 @@ def hillshade(
     filled = np.where(finite, values, np.nanmean(values) if finite.any() else 0.0)
     rgb = light.shade(
         filled,
-        cmap=plt.get_cmap(cmap),
+        cmap=matplotlib.colormaps[cmap],
         norm=colors.Normalize(vmin, vmax),
         blend_mode="soft",
         vert_exag=vert_exag,
@@ -61,7 +80,7 @@ def hillshade(
     )
     rgb[~finite] = 1.0
     ax.imshow(rgb, extent=_extent_km(da), interpolation="nearest")
-    mappable = plt.cm.ScalarMappable(norm=colors.Normalize(vmin, vmax), cmap=cmap)
+    mappable = matplotlib.cm.ScalarMappable(norm=colors.Normalize(vmin, vmax), cmap=cmap)
     ax.figure.colorbar(mappable, ax=ax, shrink=0.8, label=da.attrs.get("units", ""))
     ax.set_title(title if title is not None else str(da.name))
     ax.set_xlabel("x (km)")
@@ -79,22 +98,19 @@ def plot_inputs(
     ds : xarray.Dataset
         Canonical inputs.
     truth : xarray.DataArray, optional
-        A 250 m true bed to show beside the 1 km bed, with the same colour scale.
+        A 250 m true bed to show beside the 1 km bed, with the same colour
+        scale; cropped to the inputs' extent (e.g. a catalog's whole truth).
     path : str or path-like, optional
         Where to save the figure (PNG), if given.
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    from matplotlib import pyplot as plt
-
     panels = 5 if truth is not None else 4
-    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.2), layout="constrained")
+    fig = _figure(path, figsize=(4.6 * panels, 4.2), layout="constrained")
+    axes = fig.subplots(1, panels)
     bed = ds["bed"].compute()
     vmin, vmax = (float(np.nanpercentile(bed, p)) for p in (1, 99))
     if truth is not None:
-        truth = truth.compute()
+        x, y = ds.x_surface.values[[0, -1]], ds.y_surface.values[[0, -1]]
+        truth = truth.sel(x=slice(*x), y=slice(*y)).compute()
         vmin = min(vmin, float(np.nanpercentile(truth, 1)))
         vmax = max(vmax, float(np.nanpercentile(truth, 99)))
     hillshade(axes[0], bed, vmin=vmin, vmax=vmax, title="bed, 1 km")
@@ -146,12 +162,6 @@ def plot_comparison(
     path : str or path-like, optional
         Where to save the figure (PNG).
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    from matplotlib import pyplot as plt
-
     beds = {"bed, 1 km": ds["bed"].compute()}
     beds.update({f"{title}, 250 m": da.compute() for title, da in results.items()})
     if truth is not None:
@@ -159,8 +169,8 @@ def plot_comparison(
     panels = len(beds) + 1
     cols = min(panels, 3)
     rows = -(-panels // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.6 * rows), layout="constrained")
-    axes = np.atleast_1d(axes).ravel()
+    fig = _figure(path, figsize=(5.2 * cols, 4.6 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     values = np.concatenate([np.ravel(b.values) for b in beds.values()])
     vmin, vmax = (float(np.nanpercentile(values, p)) for p in (1, 99))
     hillshade(axes[0], ds["surface"].compute(), cmap="Blues_r", title="surface, 100 m")
@@ -171,3 +181,53 @@ def plot_comparison(
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig
+
+
+def plot_loss_curve(history: list[dict[str, float]], path: str | PathLike[str]) -> Path:
+    """Training loss and validation RMSE per epoch (rows of ``metrics.csv``), as a PNG."""
+    epochs = [row["epoch"] for row in history]
+    fig = _figure(path, figsize=(10, 3.8), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.plot(epochs, [row["generator_loss"] for row in history], label="generator")
+    if "discriminator_loss" in history[0]:
+        ax1.plot(epochs, [row["discriminator_loss"] for row in history], label="discriminator")
+    ax1.set(xlabel="epoch", ylabel="loss", title="training loss", yscale="log")
+    ax1.legend()
+    ax2.plot(epochs, [row["val_rmse"] for row in history], color="C2")
+    ax2.set(xlabel="epoch", ylabel="RMSE (m)", title="validation RMSE")
+    fig.savefig(path, dpi=110)
+    return Path(path)
+
+
+def plot_study(study: optuna.Study, path: str | PathLike[str]) -> Path:
+    """Plot an Optuna study's optimisation history and every trial's learning curve to a PNG.
+
+    Left: held-out RMSE per completed trial and the best so far (bicubic as a
+    reference line). Right: validation RMSE per epoch, pruned trials dashed with crosses.
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    fig = _figure(path, figsize=(11, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    numbers = [t.number for t in complete]
+    values = [t.value for t in complete]
+    ax1.plot(numbers, values, "o", label="trial")
+    best = [min(values[: i + 1]) for i in range(len(values))]
+    ax1.step(numbers, best, where="post", color="C3", label="best so far")
+    bicubic = [t.user_attrs.get("bicubic_rmse") for t in complete]
+    if bicubic and bicubic[0] is not None:
+        ax1.axhline(bicubic[0], color="grey", ls="--", lw=1, label="bicubic")
+    ax1.set(xlabel="trial", ylabel="held-out RMSE (m)", title="optimisation history")
+    ax1.legend()
+    for t in trials:
+        if not t.intermediate_values:
+            continue
+        steps = sorted(t.intermediate_values)
+        pruned = t.state == TrialState.PRUNED
+        ax2.plot(steps, [t.intermediate_values[s] for s in steps], "x--" if pruned else "-", lw=1)
+    ax2.set(xlabel="epoch", ylabel="validation RMSE (m)", yscale="log",
+            title="learning curves (x--: pruned)")  # fmt: skip
+    fig.savefig(path, dpi=110)
+    return Path(path)

@@ -37,6 +37,8 @@ spatial variability, in kg m-2 yr-1, on the 1 km grid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
 from scipy import ndimage
@@ -53,7 +55,7 @@ from xdeepbedmap.grids import (
 from xdeepbedmap.nodata import fill_nearest
 from xdeepbedmap.truth import base_grid_of_truth
 
-__all__ = ["inputs_from_bed", "make_region", "make_truth"]
+__all__ = ["inputs_from_bed", "make_region", "make_truth", "training_regions"]
 
 RHO_ICE = 917.0  # kg m-3
 GRAVITY = 9.81  # m s-2
@@ -385,3 +387,33 @@ def make_region(
         ocean=ocean,
     )
     return inputs_from_bed(truth, seed=seed), truth
+
+
+def training_regions(
+    seeds: Sequence[int], shape: tuple[int, int] = (64, 64)
+) -> list[tuple[xr.Dataset, xr.DataArray]]:
+    """Synthetic regions to train on, one per seed; the demo region is refused.
+
+    The demo region (``catalog.DEMO_SEED``) is held out for evaluation, so a
+    model is never judged on a region it was trained on.
+
+    Parameters
+    ----------
+    seeds : sequence of int
+        One region per seed (see :func:`make_region`).
+    shape : tuple of int
+        ``(ny, nx)`` of each region's 1 km base grid.
+
+    Raises
+    ------
+    ValueError
+        If ``seeds`` holds the demo region's seed.
+    """
+    # catalog is a layer above this module (it writes the demo region with make_region)
+    from xdeepbedmap.catalog import DEMO_SEED
+
+    if DEMO_SEED in seeds:
+        raise ValueError(
+            f"seed {DEMO_SEED} is the demo region, held out for evaluation; train on others"
+        )
+    return [make_region(shape, seed=seed) for seed in seeds]

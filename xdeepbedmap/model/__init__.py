@@ -3,6 +3,7 @@
 from xdeepbedmap.model.chainer_weights import load_chainer_weights
 from xdeepbedmap.model.checkpoint import (
     CheckpointError,
+    export_checkpoint,
     load_checkpoint,
     read_checkpoint_metadata,
     save_checkpoint,
@@ -20,6 +21,7 @@ __all__ = [
     "Generator",
     "PrecisionError",
     "deform_conv2d",
+    "export_checkpoint",
     "load_chainer_weights",
     "load_checkpoint",
     "read_checkpoint_metadata",

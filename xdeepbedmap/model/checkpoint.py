@@ -26,6 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from xdeepbedmap.atomic import atomic_path
 from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.model.generator import Generator
 
@@ -33,6 +34,7 @@ __all__ = [
     "CheckpointError",
     "check_finite",
     "checkpoint_digest",
+    "export_checkpoint",
     "load_checkpoint",
     "model_digest",
     "read_checkpoint_metadata",
@@ -44,6 +46,8 @@ FORMAT = "xdeepbedmap-generator"
 FORMAT_VERSION = "2"
 #: Older format versions :func:`upgrade_checkpoint` can re-sign.
 _UPGRADABLE = {"1"}
+#: Dtypes a checkpoint may store its floating-point weights in, by name.
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 class CheckpointError(XDeepBedMapError, ValueError):
@@ -106,10 +110,22 @@ def _tensors_of(model: Generator, storage_dtype: torch.dtype | None) -> dict[str
     }
 
 
+def _storage_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, str):
+        if dtype not in STORAGE_DTYPES:
+            raise ValueError(f"storage_dtype must be one of {list(STORAGE_DTYPES)}, got {dtype!r}")
+        return STORAGE_DTYPES[dtype]
+    if dtype not in STORAGE_DTYPES.values():
+        raise ValueError(
+            f"storage_dtype must be one of {list(STORAGE_DTYPES.values())}, got {dtype!r}"
+        )
+    return dtype
+
+
 def save_checkpoint(
     model: Generator,
     path: str | PathLike[str],
-    storage_dtype: torch.dtype = torch.float32,
+    storage_dtype: torch.dtype | str = torch.float32,
     **metadata: Any,
 ) -> Path:
     """Write ``model`` and ``metadata`` to one safetensors checkpoint.
@@ -119,12 +135,13 @@ def save_checkpoint(
     model : Generator
         The generator to save (any device; weights are stored on CPU).
     path : str or path-like
-        Destination file (conventionally ``*.safetensors``). It is written to a
-        temporary file first and renamed, so a crash never leaves a partial file
-        under ``path``.
-    storage_dtype : torch.dtype
-        ``torch.float16`` halves the file (for shipping); weights are loaded
-        back as float32.
+        Destination file (conventionally ``*.safetensors``), replaced if it
+        exists. It is built aside and published only when complete
+        (:func:`xdeepbedmap.atomic.atomic_path`), so a crash never leaves a
+        partial file under ``path``.
+    storage_dtype : torch.dtype or {"float32", "float16"}
+        ``torch.float16`` (``"float16"``) halves the file (for shipping);
+        weights are loaded back as float32.
     **metadata
         JSON-serialisable facts to keep with the weights (training data,
         epochs, metrics, ...).
@@ -135,6 +152,7 @@ def save_checkpoint(
         The written path.
     """
     path = Path(path)
+    storage_dtype = _storage_dtype(storage_dtype)
     tensors = _tensors_of(model, storage_dtype)
     check_finite(tensors, f"model to save as {path}")
     try:
@@ -148,13 +166,11 @@ def save_checkpoint(
         "metadata": meta_json,
         "sha256": checkpoint_digest(tensors, model.hyperparameters),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    save_file(tensors, str(tmp), metadata=header)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # readable like any other file, not 0600
-    tmp.replace(path)
+    with atomic_path(path, overwrite=True) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # readable like any other file, not 0600
     return path
 
 
@@ -224,7 +240,7 @@ def load_checkpoint(
             f"{path}: hyperparameters or weights do not match the checkpoint's SHA-256 digest "
             "(the file was altered or damaged)"
         )
-    return _build(path, tensors, info["hyperparameters"])
+    return _build(path, tensors, info["hyperparameters"]).to(map_location)
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -299,3 +315,37 @@ def upgrade_checkpoint(
         storage_dtype=dtypes.pop() if len(dtypes) == 1 else torch.float32,
         **info["metadata"],
     )
+
+
+def export_checkpoint(
+    source: str | PathLike[str],
+    path: str | PathLike[str],
+    storage_dtype: torch.dtype | str = torch.float32,
+    overwrite: bool = False,
+) -> Path:
+    """Write a verified copy of checkpoint ``source``, metadata kept, e.g. in float16.
+
+    The source is loaded (its digest checked) and saved again with
+    :func:`save_checkpoint`, so a damaged checkpoint is never passed on.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A checkpoint written by :func:`save_checkpoint`.
+    path : str or path-like
+        Where to write the copy.
+    storage_dtype : torch.dtype or {"float32", "float16"}
+        ``"float16"`` halves the file (``xdeepbedmap train --half``).
+    overwrite : bool
+        Replace an existing ``path``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    metadata = read_checkpoint_metadata(source)["metadata"]
+    return save_checkpoint(load_checkpoint(source), path, storage_dtype, **metadata)

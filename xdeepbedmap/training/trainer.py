@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model.checkpoint import save_checkpoint
 from xdeepbedmap.model_store import resolve_device
+from xdeepbedmap.plot import plot_loss_curve
 from xdeepbedmap.training.config import TrainConfig
 from xdeepbedmap.training.dataset import TileDataset
 from xdeepbedmap.training.run_state import RunState
@@ -108,27 +109,6 @@ def _write_metrics(history: list[dict[str, float]], run: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
-
-
-def plot_loss_curve(history: list[dict[str, float]], path: str | PathLike[str]) -> Path:
-    """Training loss and validation RMSE per epoch, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row["epoch"] for row in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
-    ax1.plot(epochs, [row["generator_loss"] for row in history], label="generator")
-    if "discriminator_loss" in history[0]:
-        ax1.plot(epochs, [row["discriminator_loss"] for row in history], label="discriminator")
-    ax1.set(xlabel="epoch", ylabel="loss", title="training loss", yscale="log")
-    ax1.legend()
-    ax2.plot(epochs, [row["val_rmse"] for row in history], color="C2")
-    ax2.set(xlabel="epoch", ylabel="RMSE (m)", title="validation RMSE")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
 
 
 def train(

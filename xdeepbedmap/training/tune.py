@@ -1,4 +1,4 @@
-"""Hyperparameter search with Optuna: TPE sampling, Hyperband pruning, persistent storage.
+"""Hyperparameter search with Optuna: what a trial does, and the processes that run them.
 
 Each trial trains a generator (:func:`xdeepbedmap.training.trainer.train`)
 with hyperparameters drawn by the TPE sampler, reports the validation RMSE
@@ -7,18 +7,16 @@ and is scored by the RMSE of its best generator against the truth of a
 held-out region (bicubic's RMSE is recorded beside it). Diverging trials are
 pruned, not crashed.
 
-The study lives in an SQLite (or any SQLAlchemy URL) storage, so it survives
-interruption and several processes, or dask workers with one GPU each, can
-run trials of the same study at once. A trial whose process died is noticed
-by its missing heartbeat and retried once.
+The study lives in a persistent storage (:mod:`xdeepbedmap.training.study`),
+so it survives interruption and several processes (:func:`run_workers`), or
+dask workers with one GPU each, can run trials of the same study at once.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
-import shutil
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from os import PathLike
@@ -28,16 +26,20 @@ from typing import Any
 import optuna
 import xarray as xr
 
-from xdeepbedmap.training.dataset import TileDataset
+from xdeepbedmap.plot import plot_study
+from xdeepbedmap.training.study import export_best, open_study, run_study, storage_url
+from xdeepbedmap.training.tiles import TileDataset, open_tiles, split_tiles
 from xdeepbedmap.training.trainer import TrainConfig, TrainingDiverged, train
 
 __all__ = [
     "SearchSpace",
+    "TuneJob",
     "export_best",
     "make_objective",
     "open_study",
     "plot_study",
     "run_study",
+    "run_workers",
     "storage_url",
 ]
 
@@ -90,79 +92,6 @@ class SearchSpace:
         )
 
 
-def storage_url(storage: str | PathLike[str]) -> str:
-    """A path becomes ``sqlite:///<absolute path>``; URLs pass through."""
-    text = str(storage)
-    if "://" in text:
-        return text
-    return f"sqlite:///{Path(text).expanduser().resolve()}"
-
-
-def _rdb_storage(
-    storage: str | PathLike[str], heartbeat_interval: int, grace_period: int | None
-) -> Any:
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-
-    url = storage_url(storage)
-    return RDBStorage(
-        url,
-        # several processes write one SQLite file: wait for its lock instead of failing
-        engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {},
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-    )
-
-
-def open_study(
-    study_name: str,
-    storage: str | PathLike[str],
-    *,
-    seed: int | None = 0,
-    n_startup_trials: int = 20,
-    max_epochs: int = 150,
-    heartbeat_interval: int = 10,
-    grace_period: int | None = None,
-) -> optuna.Study:
-    """Create or load a minimising study with TPE + Hyperband on a persistent storage.
-
-    Parameters
-    ----------
-    study_name : str
-        Name of the study inside the storage.
-    storage : str or path
-        SQLite file path or SQLAlchemy URL.
-    seed : int, optional
-        Seed of the TPE sampler (each process offsets it by its pid so that
-        parallel workers do not draw the same points).
-    n_startup_trials : int
-        Random trials before TPE takes over (20 in the paper).
-    max_epochs : int
-        Hyperband's maximum resource (epochs of the longest trial).
-    heartbeat_interval, grace_period : int
-        Seconds between a running trial's heartbeats, and after which a
-        silent trial counts as failed (and is retried once).
-    """
-    with warnings.catch_warnings():  # heartbeats are 'experimental' in optuna 5
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        rdb = _rdb_storage(storage, heartbeat_interval, grace_period)
-    sampler = optuna.samplers.TPESampler(
-        n_startup_trials=n_startup_trials,
-        seed=None if seed is None else seed + os.getpid() % 10_000,
-    )
-    pruner = optuna.pruners.HyperbandPruner(
-        min_resource=1, max_resource=max_epochs, reduction_factor=3
-    )
-    return optuna.create_study(
-        study_name=study_name,
-        storage=rdb,
-        sampler=sampler,
-        pruner=pruner,
-        direction="minimize",
-        load_if_exists=True,
-    )
-
-
 def make_objective(
     train_tiles: TileDataset,
     val_tiles: TileDataset,
@@ -213,81 +142,108 @@ def make_objective(
     return objective
 
 
-def run_study(
-    study: optuna.Study,
-    objective: Callable[[optuna.Trial], float],
-    n_trials: int,
-    progress: bool = False,
-) -> optuna.Study:
-    """Run trials until the study holds ``n_trials`` finished ones (complete or pruned).
+@dataclass(frozen=True)
+class TuneJob:
+    """Everything a tuning process needs (picklable: spawned workers get a copy).
 
-    Counting finished trials in the storage, not trials of this call, makes an
-    interrupted study resume where it stopped and lets several processes share
-    one budget.
+    Attributes
+    ----------
+    study_name, storage
+        The study and its SQLite file or SQLAlchemy URL.
+    tiles_store
+        Zarr tile cache (:func:`~xdeepbedmap.training.tiles.build_tiles`),
+        split into training and validation tiles with ``base.seed``.
+    holdout
+        ``(inputs, truth)`` of the region each trial is scored on.
+    n_trials
+        Finished trials (complete or pruned) wanted in the study.
+    space, base
+        Ranges searched, and the configuration the rest is taken from.
+    run_root
+        Trial run folders go under ``<run_root>/<study_name>/``.
+    validation_fraction, n_startup_trials, heartbeat_interval, device
+        As in :func:`~xdeepbedmap.training.tiles.split_tiles`,
+        :func:`~xdeepbedmap.training.study.open_study` and
+        :func:`~xdeepbedmap.training.trainer.train`.
+    threads
+        torch threads per worker (``None``: torch's default).
     """
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
 
-    finished = (TrialState.COMPLETE, TrialState.PRUNED)
-    done = len(study.get_trials(deepcopy=False, states=finished))
-    if done >= n_trials:
-        return study
-    study.optimize(
-        objective,
-        n_trials=n_trials - done,
-        callbacks=[MaxTrialsCallback(n_trials, states=finished)],
-        show_progress_bar=progress,
-        catch=(),
-    )
-    return study
+    study_name: str
+    storage: str
+    tiles_store: str
+    holdout: tuple[xr.Dataset, xr.DataArray]
+    n_trials: int
+    space: SearchSpace = field(default_factory=SearchSpace)
+    base: TrainConfig = field(default_factory=TrainConfig)
+    run_root: str = "runs/tune"
+    validation_fraction: float = 0.05
+    n_startup_trials: int = 20
+    heartbeat_interval: int = 10
+    device: str | None = None
+    threads: int | None = None
 
 
-def export_best(study: optuna.Study, output: str | PathLike[str]) -> Path:
-    """Copy the best trial's checkpoint to ``output``; returns it."""
+def _run_worker(job: TuneJob) -> None:
+    """One tuning process: open the shared study and run trials until the budget is spent."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if job.threads:
+        torch.set_num_threads(job.threads)
     try:
-        best = study.best_trial
-    except ValueError as err:
-        raise ValueError(f"study {study.study_name!r} has no completed trial yet") from err
-    source = Path(best.user_attrs["checkpoint"])
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, output)
-    return output
+        tiles = open_tiles(job.tiles_store)
+        train_idx, val_idx = split_tiles(
+            tiles.sizes["tile"], job.validation_fraction, job.base.seed
+        )
+        study = open_study(
+            job.study_name,
+            job.storage,
+            n_startup_trials=job.n_startup_trials,
+            max_epochs=job.space.epochs[1],
+            seed=job.base.seed,
+            heartbeat_interval=job.heartbeat_interval,
+        )
+        objective = make_objective(
+            TileDataset(tiles, train_idx),
+            TileDataset(tiles, val_idx),
+            job.holdout,
+            job.space,
+            job.base,
+            Path(job.run_root) / job.study_name,
+            device=job.device,
+        )
+        run_study(study, objective, job.n_trials)
+    finally:
+        torch.set_num_threads(threads)  # a worker run in this process leaves it as it was
 
 
-def plot_study(study: optuna.Study, path: str | PathLike[str]) -> Path:
-    """Plot the optimisation history and every trial's learning curve to a PNG.
+def run_workers(job: TuneJob, workers: int = 1) -> optuna.Study:
+    """Run ``job``'s trials in ``workers`` processes sharing the study; return the study.
 
-    Left: held-out RMSE per completed trial and the best so far (bicubic as a
-    reference line). Right: validation RMSE per epoch, pruned trials dashed with crosses.
+    One worker runs in this process; more are spawned (not forked: torch and
+    zarr hold threads), each drawing its own trials until the study holds
+    ``job.n_trials`` finished ones. Rerunning resumes an interrupted study.
+
+    Raises
+    ------
+    RuntimeError
+        If a worker process failed (its exit code is given).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    numbers = [t.number for t in complete]
-    values = [t.value for t in complete]
-    ax1.plot(numbers, values, "o", label="trial")
-    best = [min(values[: i + 1]) for i in range(len(values))]
-    ax1.step(numbers, best, where="post", color="C3", label="best so far")
-    bicubic = [t.user_attrs.get("bicubic_rmse") for t in complete]
-    if bicubic and bicubic[0] is not None:
-        ax1.axhline(bicubic[0], color="grey", ls="--", lw=1, label="bicubic")
-    ax1.set(xlabel="trial", ylabel="held-out RMSE (m)", title="optimisation history")
-    ax1.legend()
-    for t in trials:
-        if not t.intermediate_values:
-            continue
-        steps = sorted(t.intermediate_values)
-        pruned = t.state == TrialState.PRUNED
-        ax2.plot(steps, [t.intermediate_values[s] for s in steps], "x--" if pruned else "-", lw=1)
-    ax2.set(xlabel="epoch", ylabel="validation RMSE (m)", yscale="log",
-            title="learning curves (x--: pruned)")  # fmt: skip
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    # create the study (and its tables) once, before workers race to do it
+    open_study(job.study_name, job.storage, seed=None, heartbeat_interval=job.heartbeat_interval)
+    if workers == 1:
+        _run_worker(job)
+    else:
+        context = multiprocessing.get_context("spawn")
+        processes = [context.Process(target=_run_worker, args=(job,)) for _ in range(workers)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        failed = [p.exitcode for p in processes if p.exitcode]
+        if failed:
+            raise RuntimeError(f"{len(failed)} tuning worker(s) failed (exit codes {failed})")
+    return open_study(job.study_name, job.storage, seed=None)

@@ -1,17 +1,16 @@
-"""Write 250 m results: Cloud-Optimised GeoTIFF and resumable Zarr.
+"""Resumable Zarr output: written chunk by chunk, complete or visibly not.
 
-Both writers stream chunk by chunk (memory bounded by the chunk size, not the
-domain) and never leave a file that looks complete when it is not: they write
-under ``<name>.partial`` and rename when done. An interrupted Zarr write is
-resumed by calling :func:`to_zarr` again: chunks recorded as done are neither
-recomputed nor rewritten.
+An output is built under ``<name>.partial`` and published
+(:func:`xdeepbedmap.atomic.publish`) only when every chunk is written. An
+interrupted write is resumed by calling :func:`to_zarr` again: chunks
+recorded as done are neither recomputed nor rewritten, which is why the
+``.partial`` folder survives an interruption on purpose.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import threading
 import warnings
 from collections.abc import Callable
 from os import PathLike
@@ -23,9 +22,11 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from xdeepbedmap.atomic import partial_path, publish
+from xdeepbedmap.cluster import current_client, keep_annotations
 from xdeepbedmap.errors import XDeepBedMapError
 
-__all__ = ["IncompleteOutputError", "open_zarr_output", "to_cog", "to_zarr"]
+__all__ = ["IncompleteOutputError", "open_zarr_output", "to_zarr"]
 
 _DONE_DIR = ".xdeepbedmap-done"
 _COMPLETE_ATTR = "xdeepbedmap_complete"
@@ -34,10 +35,6 @@ _WRITE_PREFIX = "xdeepbedmap-write-"
 
 class IncompleteOutputError(XDeepBedMapError, RuntimeError):
     """A Zarr output exists but its write did not finish."""
-
-
-def _partial(path: Path) -> Path:
-    return path.with_name(path.name + ".partial")
 
 
 def _as_dask(array: xr.DataArray) -> da.Array:
@@ -52,91 +49,6 @@ def _as_dask(array: xr.DataArray) -> da.Array:
         return da.from_array(data, chunks=data.shape)
     regular = all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in data.chunks)
     return data if regular else data.rechunk(tuple(max(c) for c in data.chunks))
-
-
-def _current_client() -> Any:
-    """The active distributed ``Client``, or ``None`` (no client, or no distributed)."""
-    try:
-        from distributed import get_client
-
-        return get_client()
-    except (ImportError, ValueError):
-        return None
-
-
-def _write_lock() -> Any:
-    """A lock for rasterio writes: a cluster-wide one under distributed."""
-    if _current_client() is None:
-        return threading.Lock()
-    from distributed import Lock
-
-    return Lock("xdeepbedmap-cog-write")
-
-
-def to_cog(
-    array: xr.DataArray,
-    path: str | PathLike[str],
-    blocksize: int = 512,
-    overwrite: bool = False,
-) -> Path:
-    """Write a georeferenced DataArray as a tiled, compressed Cloud-Optimised GeoTIFF.
-
-    The data are streamed chunk by chunk into a tiled GeoTIFF, then copied to
-    a COG (DEFLATE with floating-point predictor, internal overviews) with the
-    CRS and nodata kept. The file appears under ``path`` only when complete.
-
-    Parameters
-    ----------
-    array : xarray.DataArray
-        2-D, with ``y``/``x`` coordinates and a CRS (rioxarray).
-    path : str or path-like
-        Destination ``.tif``.
-    blocksize : int
-        COG tile size in pixels.
-    overwrite : bool
-        Replace an existing file.
-    """
-    import rasterio.shutil
-
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    if array.rio.crs is None:
-        raise ValueError(f"{array.name}: no CRS recorded; cannot write a GeoTIFF")
-    nodata = array.rio.nodata if array.rio.nodata is not None else array.rio.encoded_nodata
-    staging = path.with_name(path.name + ".staging.tif")
-    tmp = _partial(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        out = array.copy()
-        out.encoding = {}  # a reopened Zarr/netCDF encoding would clash with the nodata attr
-        out = out.rio.write_nodata(np.nan if nodata is None else nodata, encoded=False)
-        out.rio.to_raster(
-            staging,
-            driver="GTiff",
-            tiled=True,
-            blockxsize=blocksize,
-            blockysize=blocksize,
-            compress="DEFLATE",
-            predictor=3,
-            BIGTIFF="IF_SAFER",
-            lock=_write_lock(),
-        )
-        rasterio.shutil.copy(
-            staging,
-            tmp,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            PREDICTOR="YES",
-            BLOCKSIZE=blocksize,
-            BIGTIFF="IF_SAFER",
-            OVERVIEWS="AUTO",
-        )
-        tmp.replace(path)
-    finally:
-        staging.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _done_marker(store: Path, index: tuple[int, ...]) -> Path:
@@ -190,7 +102,7 @@ def to_zarr(
     progress : callable, optional
         Called as ``progress(done, total)`` after each chunk.
     overwrite : bool
-        Replace an existing complete store.
+        Replace an existing complete store (it is kept until the new one is complete).
 
     Returns
     -------
@@ -199,23 +111,11 @@ def to_zarr(
     """
     store = Path(store)
     name = name or (str(array.name) if array.name is not None else "bed")
-    if store.exists():
-        if not overwrite:
-            raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
-        shutil.rmtree(store)
-    tmp = _partial(store)
+    if store.exists() and not overwrite:
+        raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
+    tmp = partial_path(store)
     data = _as_dask(array)
-    array = array.copy(data=data)
-    if tmp.exists():
-        spec = json.loads((tmp / _DONE_DIR / "spec.json").read_text())
-        if spec != {"shape": list(array.shape), "chunks": [list(c) for c in data.chunks]}:
-            raise ValueError(
-                f"{tmp} holds an interrupted write of shape {spec['shape']} and chunks "
-                f"{spec['chunks']}, which does not match this array; remove it to start over"
-            )
-    else:
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        _initialise_store(array, tmp, name)
+    _resume_or_initialise(array.copy(data=data), tmp, name)
 
     import zarr
 
@@ -241,6 +141,27 @@ def to_zarr(
         name=f"{_WRITE_PREFIX}{dask.base.tokenize(data, str(tmp))}",
     )
     _compute_with_progress([written.blocks[i] for i in todo], done, len(indices), progress)
+    _mark_complete(tmp)
+    return publish(tmp, store, overwrite=overwrite)
+
+
+def _resume_or_initialise(array: xr.DataArray, tmp: Path, name: str) -> None:
+    """Check that an interrupted write at ``tmp`` is of ``array``, or start a new one."""
+    if not tmp.exists():
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        _initialise_store(array, tmp, name)
+        return
+    spec = json.loads((tmp / _DONE_DIR / "spec.json").read_text())
+    if spec != {"shape": list(array.shape), "chunks": [list(c) for c in array.chunks]}:
+        raise ValueError(
+            f"{tmp} holds an interrupted write of shape {spec['shape']} and chunks "
+            f"{spec['chunks']}, which does not match this array; remove it to start over"
+        )
+
+
+def _mark_complete(tmp: Path) -> None:
+    """Drop the chunk records, mark the store complete and consolidate its metadata."""
+    import zarr
 
     shutil.rmtree(tmp / _DONE_DIR)
     group = zarr.open_group(str(tmp), mode="r+")
@@ -248,8 +169,6 @@ def to_zarr(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         zarr.consolidate_metadata(str(tmp))
-    tmp.rename(store)
-    return store
 
 
 def _compute_with_progress(
@@ -258,13 +177,11 @@ def _compute_with_progress(
     """Compute all writes in one graph (full parallelism), reporting each finished chunk."""
     if not writes:
         return
-    client = _current_client()
+    client = current_client()
     if client is not None:
         from distributed import as_completed
 
-        from xdeepbedmap.cluster import KEEP_ANNOTATIONS
-
-        with dask.config.set(KEEP_ANNOTATIONS):  # GPU tasks stay on GPU workers
+        with keep_annotations():  # GPU tasks stay on GPU workers
             futures = client.compute(writes)
         for future in as_completed(futures):
             future.result()  # re-raise a failed chunk here
@@ -292,9 +209,10 @@ def _compute_with_progress(
 def open_zarr_output(store: str | PathLike[str]) -> xr.Dataset:
     """Open a store written by :func:`to_zarr`, refusing incomplete ones."""
     store = Path(store)
-    if not store.exists() and _partial(store).exists():
+    if not store.exists() and partial_path(store).exists():
         raise IncompleteOutputError(
-            f"{store}: only an interrupted write exists ({_partial(store)}); run the write again"
+            f"{store}: only an interrupted write exists ({partial_path(store)}); "
+            "run the write again"
         )
     ds = xr.open_zarr(store, decode_coords="all")
     if not ds.attrs.get(_COMPLETE_ATTR, False):

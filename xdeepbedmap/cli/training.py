@@ -1,81 +1,50 @@
-"""``xdeepbedmap train`` and ``xdeepbedmap evaluate``."""
+"""Commands around making and judging a model: train, evaluate, tune."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_training_commands", "parse_seeds", "training_regions"]
+import xarray as xr
+
+from xdeepbedmap.catalog import open_inputs, open_truth
+from xdeepbedmap.cli._args import (
+    add_region_options,
+    parse_bbox,
+    parse_seeds,
+    parse_shape,
+    refuse_existing,
+)
+from xdeepbedmap.evaluation import evaluate, format_table
+from xdeepbedmap.model import export_checkpoint
+from xdeepbedmap.synthetic import make_region, training_regions
+from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
+from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
+
+__all__ = ["add_commands"]
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"100-103,110"`` -> ``[100, 101, 102, 103, 110]``."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError as err:
-        raise ValueError(f"seeds must look like 100-115,120; got {text!r}") from err
-    if not seeds:
-        raise ValueError(f"no seed in {text!r}")
-    return seeds
-
-
-def _parse_shape(text: str) -> tuple[int, int]:
-    try:
-        ny, nx = (int(v) for v in text.lower().split("x"))
-    except ValueError as err:
-        raise ValueError(f"--synthetic-shape must look like 64x64, got {text!r}") from err
-    return ny, nx
-
-
-def training_regions(args: argparse.Namespace) -> list[tuple[Any, Any]]:
-    """The (inputs, truth) pairs a command works on: synthetic seeds or a catalog."""
-    if getattr(args, "synthetic", None):
-        from xdeepbedmap.catalog import DEMO_SEED
-        from xdeepbedmap.synthetic import make_region
-
-        seeds = parse_seeds(args.synthetic)
-        if args.command == "train" and DEMO_SEED in seeds:
-            raise ValueError(
-                f"seed {DEMO_SEED} is the demo region, held out for evaluation; train on others"
-            )
-        return [make_region(_parse_shape(args.synthetic_shape), seed=s) for s in seeds]
-
-    from xdeepbedmap.catalog import open_inputs, open_truth
-    from xdeepbedmap.cli import _parse_bbox
-
-    inputs = open_inputs(args.catalog, region=_parse_bbox(args.bbox), data_dir=args.data_dir)
+def _regions(args: argparse.Namespace, train_on: bool) -> list[tuple[xr.Dataset, xr.DataArray]]:
+    """The (inputs, truth) pairs a command works on: synthetic seeds or a catalog region."""
+    if args.synthetic:
+        seeds, shape = parse_seeds(args.synthetic), parse_shape(args.synthetic_shape)
+        if train_on:
+            return training_regions(seeds, shape)
+        return [make_region(shape, seed=seed) for seed in seeds]
+    inputs = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
     if args.truth:
         import rioxarray
 
         truth = rioxarray.open_rasterio(args.truth, masked=True, chunks={"band": 1})
-        truth = truth.squeeze("band", drop=True)
-    else:
-        truth = open_truth(args.catalog, data_dir=args.data_dir)
-    return [(inputs, truth)]
+        return [(inputs, truth.squeeze("band", drop=True))]
+    return [(inputs, open_truth(args.catalog, data_dir=args.data_dir))]
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
-    from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
-
-    output = Path(args.output)
-    if output.suffix != ".safetensors":
-        raise ValueError(f"--output {output}: expected a .safetensors checkpoint path")
-    if output.exists() and not args.overwrite:
-        raise FileExistsError(f"--output {output} exists; pass --overwrite to replace it")
-    config = TrainConfig(
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
         num_residual_blocks=args.blocks,
         residual_scaling=args.residual_scaling,
         learning_rate=args.learning_rate,
@@ -90,9 +59,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         mixed_precision=args.mixed_precision,
     )
-    regions = training_regions(args)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.suffix != ".safetensors":
+        raise ValueError(f"--output {output}: expected a .safetensors checkpoint path")
+    refuse_existing([output], args.overwrite)
+    config = _train_config(args)
     tiles = build_tiles(
-        regions, store=args.tiles, layout=TileLayout(stride=args.stride), progress=True
+        _regions(args, train_on=True),
+        store=args.tiles,
+        layout=TileLayout(stride=args.stride),
+        progress=True,
     )
     train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
     print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
@@ -109,21 +88,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.run_dir,
         device=args.device,
         resume=not args.restart,
-        on_epoch=print_epoch,
         metadata={"training_data": source, "tiles": int(tiles.sizes["tile"])},
+        on_epoch=print_epoch,
     )
     if result.best_checkpoint is None:
         raise RuntimeError(f"no epoch finished; nothing to write (run folder {args.run_dir})")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if args.half:
-        from xdeepbedmap.model import load_checkpoint
-        from xdeepbedmap.model.checkpoint import read_checkpoint_metadata, save_checkpoint
-
-        meta = read_checkpoint_metadata(result.best_checkpoint)["metadata"]
-        best_model = load_checkpoint(result.best_checkpoint)
-        save_checkpoint(best_model, output, storage_dtype=torch.float16, **meta)
-    else:
-        shutil.copyfile(result.best_checkpoint, output)
+    storage = "float16" if args.half else "float32"
+    export_checkpoint(result.best_checkpoint, output, storage, overwrite=args.overwrite)
     best = min(result.history, key=lambda row: row["val_rmse"])
     print(
         f"trained {len(result.history)} epochs in {time.perf_counter() - started:.0f} s; "
@@ -135,9 +106,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from xdeepbedmap.evaluation import evaluate, format_table
-
-    regions = training_regions(args)
+    regions = _regions(args, train_on=False)
     if len(regions) != 1:
         raise ValueError("evaluate takes one region (one --synthetic seed)")
     inputs, truth = regions[0]
@@ -153,92 +122,54 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tune_worker(args: argparse.Namespace, tiles_store: str) -> None:
-    """One tuning process: open the shared study and run trials until the budget is spent."""
-    import torch
-
-    from xdeepbedmap.training.tiles import TileDataset, open_tiles, split_tiles
-    from xdeepbedmap.training.trainer import TrainConfig
-    from xdeepbedmap.training.tune import SearchSpace, make_objective, open_study, run_study
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    space = SearchSpace().with_overrides(args.search or [])
-    tiles = open_tiles(tiles_store)
-    train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
-    base = TrainConfig(
-        seed=args.seed,
-        adversarial=not args.no_adversarial,
-        bed_skip=args.bed_skip,
-        adam_eps=args.adam_eps,
-    )
-    study = open_study(
-        args.study,
-        args.storage,
-        n_startup_trials=args.startup_trials,
-        max_epochs=space.epochs[1],
-        seed=args.seed,
-        heartbeat_interval=args.heartbeat,
-    )
-    holdout = _holdout(args)
-    objective = make_objective(
-        TileDataset(tiles, train_idx),
-        TileDataset(tiles, val_idx),
-        holdout,
-        space,
-        base,
-        Path(args.run_root) / args.study,
-        device=args.device,
-    )
-    run_study(study, objective, args.trials)
-
-
-def _holdout(args: argparse.Namespace) -> tuple[Any, Any]:
-    from xdeepbedmap.synthetic import make_region
-
+def _holdout(args: argparse.Namespace) -> tuple[xr.Dataset, xr.DataArray]:
     if args.synthetic:
-        inputs, truth = make_region(_parse_shape(args.synthetic_shape), seed=args.holdout_seed)
-        return inputs, truth
-    from xdeepbedmap.catalog import open_inputs, open_truth
-
+        return make_region(parse_shape(args.synthetic_shape), seed=args.holdout_seed)
     inputs = open_inputs(args.holdout_catalog, data_dir=args.data_dir)
     return inputs, open_truth(args.holdout_catalog, data_dir=args.data_dir).compute()
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    import multiprocessing
-
-    from xdeepbedmap.training.tiles import TileLayout, build_tiles
-    from xdeepbedmap.training.tune import export_best, open_study
+    # imported here: optuna is slow to import and only tune needs it
+    from xdeepbedmap.training.tune import (
+        SearchSpace,
+        TuneJob,
+        export_best,
+        plot_study,
+        run_workers,
+        storage_url,
+    )
 
     if args.synthetic and args.holdout_seed in parse_seeds(args.synthetic):
         raise ValueError(f"--holdout-seed {args.holdout_seed} is also a training seed")
-    run_root = Path(args.run_root)
-    run_root.mkdir(parents=True, exist_ok=True)
-    tiles_store = str(run_root / f"{args.study}-tiles.zarr")
+    tiles_store = Path(args.run_root) / f"{args.study}-tiles.zarr"
+    tiles_store.parent.mkdir(parents=True, exist_ok=True)
     tiles = build_tiles(
-        training_regions(args), store=tiles_store, layout=TileLayout(stride=args.stride)
+        _regions(args, train_on=False), store=tiles_store, layout=TileLayout(stride=args.stride)
     )
     print(f"study {args.study!r} in {args.storage}: {tiles.sizes['tile']} tiles, "
           f"{args.trials} trials, {args.workers} worker process(es)")  # fmt: skip
-    # create the study (and its tables) once, before workers race to do it
-    open_study(args.study, args.storage, seed=None, heartbeat_interval=args.heartbeat)
-    if args.workers == 1:
-        _tune_worker(args, tiles_store)
-    else:
-        context = multiprocessing.get_context("spawn")  # torch and zarr threads: no fork
-        workers = [
-            context.Process(target=_tune_worker, args=(args, tiles_store))
-            for _ in range(args.workers)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        failed = [w.exitcode for w in workers if w.exitcode]
-        if failed:
-            raise RuntimeError(f"{len(failed)} tuning worker(s) failed (exit codes {failed})")
-    study = open_study(args.study, args.storage, seed=None)
+    job = TuneJob(
+        study_name=args.study,
+        storage=args.storage,
+        tiles_store=str(tiles_store),
+        holdout=_holdout(args),
+        n_trials=args.trials,
+        space=SearchSpace().with_overrides(args.search or []),
+        base=TrainConfig(
+            seed=args.seed,
+            adversarial=not args.no_adversarial,
+            bed_skip=args.bed_skip,
+            adam_eps=args.adam_eps,
+        ),
+        run_root=args.run_root,
+        validation_fraction=args.validation_fraction,
+        n_startup_trials=args.startup_trials,
+        heartbeat_interval=args.heartbeat,
+        device=args.device,
+        threads=args.threads,
+    )
+    study = run_workers(job, workers=args.workers)
     states: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
         states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
@@ -251,29 +182,12 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     if args.output:
         print(f"  wrote {export_best(study, args.output)}")
     if args.figure:
-        from xdeepbedmap.training.tune import plot_study
-
         print(f"  wrote {plot_study(study, args.figure)}")
-    from xdeepbedmap.training.tune import storage_url
-
     print(f"browse: optuna-dashboard {storage_url(args.storage)}")
     return 0
 
 
-def _add_region_options(parser: argparse.ArgumentParser, default_catalog: str | None) -> None:
-    parser.add_argument(
-        "--synthetic", help="synthetic region seeds, e.g. 100-115 (instead of a catalog)"
-    )
-    parser.add_argument("--synthetic-shape", default="64x64", help="base px per synthetic region")
-    parser.add_argument("--catalog", default=default_catalog, help="catalog name or YAML path")
-    parser.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres")
-    parser.add_argument("--truth", help="250 m truth GeoTIFF (default: the catalog's truth)")
-    parser.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-
-
-def add_training_commands(sub: Any) -> None:
-    """Register ``train`` and ``evaluate`` on the CLI's subparsers."""
+def _add_train(sub: Any) -> None:
     tr = sub.add_parser(
         "train",
         help="train a generator on tiles cut from regions with ground truth",
@@ -281,7 +195,7 @@ def add_training_commands(sub: Any) -> None:
         "paper's losses (checkpoint every epoch; rerun the same command to resume) and write "
         "the generator with the best validation RMSE.",
     )
-    _add_region_options(tr, default_catalog="demo")
+    add_region_options(tr, default_catalog="demo")
     tr.add_argument("--output", required=True, help="checkpoint to write (.safetensors)")
     tr.add_argument("--run-dir", default="runs/train", help="state, metrics and loss curve")
     tr.add_argument("--tiles", help="Zarr store caching the tiles (built once)")
@@ -307,19 +221,23 @@ def add_training_commands(sub: Any) -> None:
     tr.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     tr.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate(sub: Any) -> None:
     ev = sub.add_parser(
         "evaluate",
         help="RMSE and roughness of a model vs bicubic on a region with truth",
         description="Super-resolve a region with known truth and compare with bicubic "
         "interpolation of the 1 km bed: RMSE, MAE, bias and roughness.",
     )
-    _add_region_options(ev, default_catalog="demo")
+    add_region_options(ev, default_catalog="demo")
     ev.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
     ev.add_argument("--halo", type=int, help="base px of context per window")
     ev.add_argument("--figure", help="comparison PNG to write")
     ev.add_argument("--json", help="write the table as JSON")
     ev.set_defaults(func=_cmd_evaluate)
 
+
+def _add_tune(sub: Any) -> None:
     tu = sub.add_parser(
         "tune",
         help="search hyperparameters with Optuna (TPE + Hyperband) in a persistent study",
@@ -327,7 +245,7 @@ def add_training_commands(sub: Any) -> None:
         "reports validation RMSE per epoch for Hyperband pruning and is scored by its RMSE on a "
         "held-out region. Rerun to resume; several --workers share the study.",
     )
-    _add_region_options(tu, default_catalog="demo")
+    add_region_options(tu, default_catalog="demo")
     tu.add_argument("--study", default="deepbedmap", help="study name (default deepbedmap)")
     tu.add_argument("--storage", default="tune.db", help="SQLite file or SQLAlchemy URL")
     tu.add_argument("--trials", type=int, default=50, help="finished trials wanted in the study")
@@ -354,3 +272,10 @@ def add_training_commands(sub: Any) -> None:
     tu.add_argument("--output", help="write the best trial's checkpoint here")
     tu.add_argument("--figure", help="write the optimisation history and epochs plot (PNG)")
     tu.set_defaults(func=_cmd_tune)
+
+
+def add_commands(sub: Any) -> None:
+    """Register train, evaluate and tune."""
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_tune(sub)

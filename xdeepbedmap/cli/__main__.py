@@ -1,0 +1,7 @@
+"""``python -m xdeepbedmap.cli ...``, the same as the ``xdeepbedmap`` command."""
+
+import sys
+
+from xdeepbedmap.cli import main
+
+sys.exit(main())

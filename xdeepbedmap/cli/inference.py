@@ -1,0 +1,213 @@
+"""Commands that use a model: superresolve, info, convert-weights, plot-inputs, make-demo-data."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import dask
+import torch
+from dask.diagnostics import ProgressBar
+
+import xdeepbedmap
+from xdeepbedmap.atomic import partial_path
+from xdeepbedmap.baselines import bicubic
+from xdeepbedmap.catalog import open_inputs, open_truth, write_demo_data
+from xdeepbedmap.cli._args import parse_bbox, refuse_existing
+from xdeepbedmap.inference import superresolve
+from xdeepbedmap.io import check_outputs, open_output, write_outputs
+from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint, save_checkpoint
+from xdeepbedmap.model.timing import time_forward
+from xdeepbedmap.plot import plot_comparison, plot_inputs
+
+__all__ = ["add_commands"]
+
+
+def _cmd_convert_weights(args: argparse.Namespace) -> int:
+    source = Path(args.input)
+    if not source.exists():
+        raise FileNotFoundError(f"Chainer weights file not found: {source}")
+    model = load_chainer_weights(source, residual_scaling=args.residual_scaling)
+    out = save_checkpoint(model, args.output, source=source.name, converted_from="chainer save_npz")
+    n_params = sum(p.numel() for p in model.parameters())
+    print(
+        f"wrote {out}: {model.num_residual_blocks} residual blocks, "
+        f"residual scaling {model.residual_scaling}, {n_params:,} parameters"
+    )
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    model = load_checkpoint(args.model) if args.model else Generator(args.blocks)
+    timing = time_forward(model, args.window)
+    n = timing.window
+    print(f"xdeepbedmap {xdeepbedmap.__version__}, torch {torch.__version__}")
+    print(
+        f"generator: {model.hyperparameters}, {sum(p.numel() for p in model.parameters()):,} params"
+    )
+    print(
+        f"{n} x {n} base window -> {timing.output_shape} output px in {timing.seconds:.3f} s "
+        f"({timing.base_px_per_s:,.0f} base px/s, {timing.threads} threads)"
+    )
+    return 0
+
+
+def _cmd_make_demo_data(args: argparse.Namespace) -> int:
+    for role, path in write_demo_data(args.directory).items():
+        print(f"{role:>12}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def _cmd_plot_inputs(args: argparse.Namespace) -> int:
+    ds = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
+    truth = open_truth(args.catalog, data_dir=args.data_dir) if args.truth else None
+    plot_inputs(ds, truth=truth, path=args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _connect(args: argparse.Namespace) -> Any:
+    """The dask client ``--cluster``/``--scheduler`` ask for, or ``None`` (local threads)."""
+    if not (args.cluster or args.scheduler):
+        return None
+    from xdeepbedmap.cluster import connect
+
+    client = connect(args.cluster or "local", args.scheduler)
+    print(f"dask cluster: {client.dashboard_link}")
+    return client
+
+
+def _disconnect(client: Any, started_here: bool) -> None:
+    cluster = client.cluster
+    client.close()
+    if cluster is not None and started_here:
+        cluster.close()
+
+
+def _cmd_superresolve(args: argparse.Namespace) -> int:
+    # everything that can fail on bad input fails here, before any output is written
+    refuse_existing(args.output, args.overwrite)
+    outputs = check_outputs(args.output, overwrite=args.overwrite)
+    if args.figure and Path(args.figure).suffix.lower() != ".png":
+        raise ValueError(f"--figure {args.figure}: expected a .png path")
+    ds = open_inputs(
+        args.catalog, region=parse_bbox(args.bbox), chunks=args.chunks, data_dir=args.data_dir
+    )
+    result = superresolve(
+        ds,
+        args.model,
+        halo=args.halo,
+        window=args.window,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    n_chunks = len(result.chunks[0]) * len(result.chunks[1])
+    print(
+        f"super-resolving {ny} x {nx} base px ({4 * ny} x {4 * nx} output px) from "
+        f"catalog {args.catalog} with {result.attrs['model']}, "
+        f"{n_chunks} chunks, halo {result.attrs['halo_base_px']}"
+    )
+    for out in outputs:
+        if out.suffix.lower() == ".zarr" and partial_path(out).exists():
+            print(f"resuming the interrupted write of {out}")
+    client = _connect(args)
+    local = client is None
+    start = time.perf_counter()
+    with (
+        dask.config.set(scheduler="threads") if local else contextlib.nullcontext(),
+        ProgressBar(minimum=1.0, dt=0.5) if local else contextlib.nullcontext(),
+    ):
+        written = write_outputs(result, outputs, overwrite=args.overwrite)
+    elapsed = time.perf_counter() - start
+    if args.figure:
+        truth = None
+        if args.truth:
+            truth = open_truth(args.catalog, data_dir=args.data_dir)
+            truth = truth.sel(x=result.x, y=result.y, method="nearest", tolerance=1.0)
+        beds = {"bicubic": bicubic(ds), "DeepBedMap": open_output(written[0])}
+        plot_comparison(ds, beds, truth, args.figure)
+        written.append(Path(args.figure))
+    print(
+        f"done in {elapsed:.1f} s: {ny * nx / elapsed:,.0f} base px/s "
+        f"({16 * ny * nx / elapsed:,.0f} output px/s)"
+    )
+    for path in written:
+        print(f"  wrote {path}")
+    if client is not None:
+        _disconnect(client, started_here=not args.scheduler)
+    return 0
+
+
+def _add_superresolve(sub: Any) -> None:
+    sr = sub.add_parser(
+        "superresolve",
+        help="super-resolve a region to a 250 m bed (GeoTIFF/COG or Zarr)",
+        description="Open a catalog's inputs lazily, run the DeepBedMap generator over "
+        "overlapping chunks and write the 250 m bed.",
+    )
+    sr.add_argument("--catalog", default="demo", help="catalog name or YAML path (default: demo)")
+    sr.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres (default: all)")
+    sr.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
+    sr.add_argument("--chunks", type=int, default=256, help="base-grid chunk size (default 256)")
+    sr.add_argument("--halo", type=int, help="base px of context per window (default: measured)")
+    sr.add_argument("--window", type=int, help="largest window core in base px")
+    sr.add_argument("--batch-size", type=int, help="windows per network call")
+    sr.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    sr.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    sr.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
+    sr.add_argument(
+        "--output",
+        action="append",
+        required=True,
+        help="output .tif (COG) or .zarr (resumable); repeat for several",
+    )
+    sr.add_argument("--cluster", choices=["local", "cuda"], help="start a local dask cluster")
+    sr.add_argument("--scheduler", help="address of a running dask scheduler (tcp://...)")
+    sr.add_argument("--figure", help="also write a comparison PNG (inputs, bicubic, result)")
+    sr.add_argument("--truth", action="store_true", help="show the catalog's truth in the figure")
+    sr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    sr.set_defaults(func=_cmd_superresolve)
+
+
+def add_commands(sub: Any) -> None:
+    """Register superresolve, info, convert-weights, plot-inputs and make-demo-data."""
+    convert = sub.add_parser(
+        "convert-weights",
+        help="convert published Chainer DeepBedMap weights (.npz) to a checkpoint",
+        description="Read a Chainer save_npz generator file and write an xdeepbedmap "
+        "checkpoint (.safetensors) holding the weights and hyperparameters.",
+    )
+    convert.add_argument("input", help="Chainer save_npz file of a DeepBedMap generator")
+    convert.add_argument("output", help="checkpoint to write, e.g. deepbedmap.safetensors")
+    convert.add_argument(
+        "--residual-scaling",
+        type=float,
+        default=0.2,
+        help="residual scaling the weights were trained with (default: 0.2, the published model)",
+    )
+    convert.set_defaults(func=_cmd_convert_weights)
+
+    info = sub.add_parser("info", help="print versions and time one generator forward pass")
+    info.add_argument("--model", help="checkpoint to load (default: a fresh 12-block generator)")
+    info.add_argument("--blocks", type=int, default=12, help="residual blocks of a fresh generator")
+    info.add_argument("--window", type=int, default=32, help="base-grid window size")
+    info.set_defaults(func=_cmd_info)
+
+    demo = sub.add_parser("make-demo-data", help="(re)generate the embedded demo region's files")
+    demo.add_argument("directory", nargs="?", help="where to write (default: the shipped demo)")
+    demo.set_defaults(func=_cmd_make_demo_data)
+
+    plot = sub.add_parser("plot-inputs", help="hillshaded quick-look PNG of a region's inputs")
+    plot.add_argument("--catalog", default="demo", help="catalog name or YAML path (default: demo)")
+    plot.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres")
+    plot.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
+    plot.add_argument("--truth", action="store_true", help="also show the catalog's 250 m truth")
+    plot.add_argument("--output", default="inputs.png", help="PNG to write")
+    plot.set_defaults(func=_cmd_plot_inputs)
+
+    _add_superresolve(sub)

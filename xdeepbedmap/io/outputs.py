@@ -1,0 +1,118 @@
+"""One result, several output files, computed once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from xdeepbedmap.io.cog import to_cog
+from xdeepbedmap.io.zarr_store import open_zarr_output, to_zarr
+
+__all__ = ["OUTPUT_SUFFIXES", "check_outputs", "open_output", "write_outputs"]
+
+#: File name endings :func:`write_outputs` knows: GeoTIFF (written as a COG) and Zarr.
+OUTPUT_SUFFIXES = (".tif", ".tiff", ".zarr")
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.suffix.lower() == ".zarr"
+
+
+def check_outputs(paths: Sequence[str | PathLike[str]], overwrite: bool = False) -> list[Path]:
+    """Refuse output paths :func:`write_outputs` would refuse, before anything is computed.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The paths, in the order :func:`write_outputs` writes them (Zarr first).
+
+    Raises
+    ------
+    ValueError
+        If no path is given or one does not end in ``.tif``, ``.tiff`` or ``.zarr``.
+    FileExistsError
+        If one exists and ``overwrite`` is false.
+    """
+    outputs = [Path(p) for p in paths]
+    if not outputs:
+        raise ValueError("no output path given; expected at least one .tif, .tiff or .zarr path")
+    for out in outputs:
+        if out.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise ValueError(f"output {out}: expected a .tif, .tiff or .zarr path")
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"output {out} exists; pass overwrite=True to replace it")
+    # sorted() is stable: the Zarr store(s) first, otherwise the caller's order
+    return sorted(outputs, key=lambda p: not _is_zarr(p))
+
+
+def write_outputs(
+    result: xr.DataArray,
+    paths: Sequence[str | PathLike[str]],
+    *,
+    overwrite: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> list[Path]:
+    """Write one (lazy) result to several GeoTIFF/Zarr files, computing it only once.
+
+    The resumable Zarr store (if one is asked for) is written first, from
+    ``result``; every other output is copied from the first file written
+    (reopened with :func:`open_output`), not recomputed. A rerun after an
+    interruption resumes the Zarr write (:func:`~xdeepbedmap.io.to_zarr`).
+
+    Parameters
+    ----------
+    result : xarray.DataArray
+        The 250 m bed, e.g. from :func:`xdeepbedmap.inference.superresolve`.
+    paths : sequence of str or path-like
+        ``.zarr`` (resumable store) or ``.tif``/``.tiff`` (Cloud-Optimised GeoTIFF).
+    overwrite : bool
+        Replace existing outputs.
+    progress : callable, optional
+        ``progress(done, total)`` after each chunk of the first output when it
+        is a Zarr store.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written outputs, in writing order (Zarr first).
+
+    Raises
+    ------
+    ValueError, FileExistsError
+        As :func:`check_outputs`, before anything is computed.
+
+    Examples
+    --------
+    >>> bed = superresolve(open_inputs("demo"))  # doctest: +SKIP
+    >>> write_outputs(bed, ["bed.zarr", "bed.tif"])  # doctest: +SKIP
+    [PosixPath('bed.zarr'), PosixPath('bed.tif')]
+    """
+    written: list[Path] = []
+    for out in check_outputs(paths, overwrite):
+        source = open_output(written[0]) if written else result
+        if _is_zarr(out):
+            written.append(to_zarr(source, out, overwrite=overwrite, progress=progress))
+        else:
+            written.append(to_cog(source, out, overwrite=overwrite))
+    return written
+
+
+def open_output(path: str | PathLike[str]) -> xr.DataArray:
+    """Open a bed written by :func:`write_outputs` (Zarr or GeoTIFF), lazily.
+
+    A Zarr store must be complete (see :func:`~xdeepbedmap.io.open_zarr_output`);
+    its only variable is returned (``bed`` when it holds several).
+    """
+    path = Path(path)
+    if _is_zarr(path):
+        ds = open_zarr_output(path)
+        names = list(ds.data_vars)
+        return ds[names[0] if len(names) == 1 else "bed"]
+    import rioxarray
+
+    da = rioxarray.open_rasterio(path, masked=True, chunks={"band": 1, "y": 2048, "x": 2048})
+    return da.squeeze("band", drop=True)
