@@ -20,8 +20,8 @@ from os import PathLike
 import numpy as np
 import torch
 
-from xdeepbedmap.model.checkpoint import check_finite
 from xdeepbedmap.model.generator import Generator
+from xdeepbedmap.model.integrity import check_finite
 
 __all__ = ["chainer_key_for", "load_chainer_weights", "read_chainer_archive"]
 
