@@ -6,7 +6,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-import xdeepbedmap
+from xdeepbedmap._version import __version__
 from xdeepbedmap.grids import OUTPUT_FACTOR, grid_coords, output_grid, validate_inputs
 from xdeepbedmap.nodata import fill_nearest
 
@@ -79,7 +79,7 @@ def bicubic(ds: xr.Dataset) -> xr.DataArray:
     out.attrs = {
         "units": "m",
         "long_name": "bed elevation (bicubic interpolation of the 1 km bed, 250 m)",
-        "xdeepbedmap_version": xdeepbedmap.__version__,
+        "xdeepbedmap_version": __version__,
     }
     out = out.rio.write_crs(str(base.crs)).rio.write_nodata(np.nan, encoded=False)
     return out.compute() if eager else out

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-import xdeepbedmap
+from xdeepbedmap._version import __version__
 from xdeepbedmap.chunking import ensure_nested_chunks, widen_small_chunks
 from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, grid_coords, output_grid, validate_inputs
 from xdeepbedmap.kernel import superresolve_block
@@ -195,7 +195,7 @@ def _output_attrs(spec: ModelSpec, halo: int, window: int, dtype: torch.dtype) -
         "halo_base_px": halo,
         "window_base_px": window,
         "compute_dtype": str(dtype).replace("torch.", ""),
-        "xdeepbedmap_version": xdeepbedmap.__version__,
+        "xdeepbedmap_version": __version__,
     }
     attrs.update({f"model_{k}": v for k, v in spec.hyperparameters.items()})
     return attrs

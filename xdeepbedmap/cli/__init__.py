@@ -21,14 +21,12 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``xdeepbedmap`` command."""
-    import xdeepbedmap
+    from xdeepbedmap._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="xdeepbedmap", description="DeepBedMap super-resolution for xarray and dask."
     )
-    parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {xdeepbedmap.__version__}"
-    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     inference.add_commands(sub)
     training.add_commands(sub)

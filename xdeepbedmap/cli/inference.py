@@ -12,7 +12,7 @@ import dask
 import torch
 from dask.diagnostics import ProgressBar
 
-import xdeepbedmap
+from xdeepbedmap._version import __version__
 from xdeepbedmap.atomic import partial_path
 from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.catalog import open_inputs, open_truth, write_demo_data
@@ -44,7 +44,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.model) if args.model else Generator(args.blocks)
     timing = time_forward(model, args.window)
     n = timing.window
-    print(f"xdeepbedmap {xdeepbedmap.__version__}, torch {torch.__version__}")
+    print(f"xdeepbedmap {__version__}, torch {torch.__version__}")
     print(
         f"generator: {model.hyperparameters}, {sum(p.numel() for p in model.parameters()):,} params"
     )
