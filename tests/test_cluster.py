@@ -29,18 +29,30 @@ def test_make_cluster_falls_back_to_cpu_without_gpus(monkeypatch):
         connect("kubernetes")
 
 
-def test_network_tasks_run_only_on_gpu_resource_workers():
-    from distributed import Client, Scheduler, SpecCluster, Worker, get_task_stream
+def fake_gpu_cluster():
+    """A cluster with one worker declaring a GPU resource (a CPU really) and one CPU worker."""
+    from distributed import Scheduler, SpecCluster, Worker
 
     workers = {
         "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
         "cpu": {"cls": Worker, "options": {"nthreads": 2}},
     }
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
+    return SpecCluster(workers=workers, scheduler=scheduler)
+
+
+def fake_gpu_region():
+    """A small region and a 1-block generator for the routing tests."""
     ds, _ = make_region((24, 24), seed=2)
     torch.manual_seed(0)
-    model = Generator(num_residual_blocks=1)
-    with SpecCluster(workers=workers, scheduler=scheduler) as cluster, Client(cluster) as client:
+    return ds, Generator(num_residual_blocks=1)
+
+
+def test_network_tasks_run_only_on_gpu_resource_workers():
+    from distributed import Client, get_task_stream
+
+    ds, model = fake_gpu_region()
+    with fake_gpu_cluster() as cluster, Client(cluster) as client:
         gpu_address = cluster.workers["gpu"].address
         # the fake GPU is a CPU: the annotation, not the device, routes the tasks
         out = ds.chunk({"y": 8, "x": 8}).deepbedmap.superresolve(
@@ -72,19 +84,12 @@ def test_network_tasks_run_only_on_gpu_resource_workers():
     ],
 )
 def test_writers_route_network_tasks_to_gpu_workers_without_global_config(tmp_path, name, layer):
-    from distributed import Client, Scheduler, SpecCluster, Worker, get_task_stream
+    from distributed import Client, get_task_stream
 
     from xdeepbedmap.io import open_output, write_outputs
 
-    workers = {
-        "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
-        "cpu": {"cls": Worker, "options": {"nthreads": 2}},
-    }
-    scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
-    ds, _ = make_region((24, 24), seed=2)
-    torch.manual_seed(0)
-    model = Generator(num_residual_blocks=1)
-    with SpecCluster(workers=workers, scheduler=scheduler) as cluster, Client(cluster) as client:
+    ds, model = fake_gpu_region()
+    with fake_gpu_cluster() as cluster, Client(cluster) as client:
         assert dask.config.get("optimization.fuse.active", None) is not False  # fusion is on
         out = ds.chunk({"y": 8, "x": 8}).deepbedmap.superresolve(
             model, halo=2, device="cpu", resources={"GPU": 1}
