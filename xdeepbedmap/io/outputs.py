@@ -44,15 +44,16 @@ def check_outputs(paths: Sequence[str | PathLike[str]], overwrite: bool = False)
     outputs = [Path(p) for p in paths]
     if not outputs:
         raise ValueError("no output path given; expected at least one .tif, .tiff or .zarr path")
-    seen: dict[str, Path] = {}
-    for out in outputs:
+    seen: dict[str, str] = {}
+    for given, out in zip(paths, outputs, strict=True):
         # two writers of one file would each publish over the other's half
         same = os.path.normcase(os.path.realpath(out))
         if same in seen:
             raise ValueError(
-                f"outputs {seen[same]} and {out} are the same file; give each output once"
+                f"output {seen[same]!r} is given twice (also as {str(given)!r}); "
+                "give each output once"
             )
-        seen[same] = out
+        seen[same] = str(given)
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise ValueError(f"output {out}: expected a .tif, .tiff or .zarr path")
         if out.exists() and not overwrite:
