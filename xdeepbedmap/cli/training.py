@@ -21,7 +21,9 @@ from xdeepbedmap.cli._args import (
     refuse_existing,
 )
 from xdeepbedmap.evaluation import evaluate, format_table
+from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.model import export_checkpoint
+from xdeepbedmap.model.checkpoint import CheckpointError
 from xdeepbedmap.synthetic import make_region, training_regions
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
@@ -96,7 +98,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if result.best_checkpoint is None:
         raise RuntimeError(f"no epoch finished; nothing to write (run folder {args.run_dir})")
     storage = "float16" if args.half else "float32"
-    export_checkpoint(result.best_checkpoint, output, storage, overwrite=args.overwrite)
+    try:  # loads and verifies the run's best checkpoint: a damaged one is never published
+        export_checkpoint(result.best_checkpoint, output, storage, overwrite=args.overwrite)
+    except CheckpointError as err:
+        raise CheckpointError(
+            f"{err}; nothing was written to {output}. Rerun with --restart to train again"
+        ) from err
     best = min(result.history, key=lambda row: row["val_rmse"])
     print(
         f"trained {len(result.history)} epochs in {time.perf_counter() - started:.0f} s; "
@@ -146,9 +153,13 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise ValueError(f"--holdout-seed {args.holdout_seed} is also a training seed")
     tiles_store = Path(args.run_root) / f"{args.study}-tiles.zarr"
     tiles_store.parent.mkdir(parents=True, exist_ok=True)
-    tiles = build_tiles(
-        _regions(args, train_on=False), store=tiles_store, layout=TileLayout(stride=args.stride)
-    )
+    # tune processes sharing --run-root: one builds the tile cache, the others wait for it
+    with output_lock(tiles_store, wait=True):
+        tiles = build_tiles(
+            _regions(args, train_on=False),
+            store=tiles_store,
+            layout=TileLayout(stride=args.stride),
+        )
     print(f"study {args.study!r} in {args.storage}: {tiles.sizes['tile']} tiles, "
           f"{args.trials} trials, {args.workers} worker process(es)")  # fmt: skip
     job = TuneJob(

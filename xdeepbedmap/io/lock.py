@@ -44,15 +44,15 @@ def _holder(lock: Path) -> str:
     return f"process {text}" if text else "another process"
 
 
-def _acquire(lock: Path, output: Path) -> int:
-    """Open and ``flock`` the lock file; refuse if a live process holds it."""
+def _acquire(lock: Path, output: Path, wait: bool) -> int:
+    """Open and ``flock`` the lock file; refuse (or wait) if a live process holds it."""
     import fcntl
 
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(fd)
             raise OutputLockedError(
@@ -74,10 +74,11 @@ def _acquire(lock: Path, output: Path) -> int:
 
 
 @contextmanager
-def output_lock(path: str | PathLike[str]) -> Iterator[Path]:
+def output_lock(path: str | PathLike[str], wait: bool = False) -> Iterator[Path]:
     """Hold the write lock of output ``path`` for the block (re-entrant in one thread).
 
-    Yields the lock file's path. The lock file is removed on release.
+    Yields the lock file's path. The lock file is removed on release. With
+    ``wait``, block until another process releases it instead of refusing.
 
     Raises
     ------
@@ -92,7 +93,7 @@ def output_lock(path: str | PathLike[str]) -> Iterator[Path]:
         if held is not None and held[0] != me:
             raise OutputLockedError(f"{output} is being written by another thread (lock {lock})")
         if held is None:
-            fd = _acquire(lock, output)
+            fd = _acquire(lock, output, wait)
             _HELD[key] = (me, 1, fd)
         else:
             _HELD[key] = (me, held[1] + 1, held[2])
