@@ -25,6 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from xdeepbedmap.atomic import partial_path
+from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.catalog import SHIPPED_CATALOGS, open_inputs
 from xdeepbedmap.cli import main
 from xdeepbedmap.inference import superresolve
@@ -48,8 +49,12 @@ from xdeepbedmap.model.checkpoint import (
     upgrade_checkpoint,
 )
 from xdeepbedmap.model_store import resolve_model
+from xdeepbedmap.training.config import TrainConfig
+from xdeepbedmap.training.run_state import RunState, RunStateError
+from xdeepbedmap.training.study import open_study
 
 from .test_io import lazy_field
+from .test_tune import cli_args, finished_trials
 
 
 @pytest.fixture()
@@ -375,3 +380,140 @@ def test_a_second_writer_is_refused_and_a_crashed_ones_lock_recovers(tmp_path):
     assert lock_path(store).exists()  # left by the crash, released by the system
     to_zarr(lazy_field(), store)  # no manual cleanup
     np.testing.assert_array_equal(open_output(store).values, lazy_field().values)
+
+
+# -- options and commands ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["superresolve", "--output", "x.zarr", "--batch-size", "-1"],
+        ["superresolve", "--output", "x.zarr", "--batch-size", "0"],
+        ["superresolve", "--output", "x.zarr", "--chunks", "0"],
+        ["superresolve", "--output", "x.zarr", "--halo", "-1"],
+        ["superresolve", "--output", "x.zarr", "--window", "0"],
+        ["info", "--window", "0"],
+        ["info", "--window", "2"],
+        ["train", "--output", "m.safetensors", "--synthetic", "1", "--synthetic-shape", "0x0"],
+        ["train", "--output", "m.safetensors", "--epochs", "0"],
+        ["train", "--output", "m.safetensors", "--learning-rate", "nan"],
+        ["train", "--output", "m.safetensors", "--validation-fraction", "1"],
+        ["tune", "--trials", "0"],
+        ["tune", "--workers", "0"],
+    ],
+    ids=lambda argv: " ".join(argv[-2:]),
+)
+def test_numeric_options_are_refused_when_parsed(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "must be" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_numeric_arguments_are_refused_in_python_too(models):
+    ds = open_inputs("demo")
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        superresolve(ds, models[0], batch_size=0, device="cpu")
+    with pytest.raises(ValueError, match="chunks must be positive"):
+        superresolve(ds, models[0], chunks=0, device="cpu")
+    with pytest.raises(ValueError, match=r"TrainConfig.epochs must be >= 1, got 0"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="use float32 on CPU") as refused:
+        superresolve(ds, models[0], dtype="float16", device="cpu")
+    assert "bfloat16" not in str(refused.value)  # 47 m RMS on CPU: not recommended
+
+
+def test_chunks_of_one_work_with_the_bicubic_baseline_and_figure(tmp_path, models, corner):
+    ds = open_inputs("demo", region=corner)
+    np.testing.assert_array_equal(
+        bicubic(ds.chunk({"y": 1, "x": 1})).values, bicubic(ds.chunk({"y": 2, "x": 2})).values
+    )
+    bbox = ",".join(map(str, (corner[0], corner[3] - 8000, corner[0] + 8000, corner[3])))
+    argv = ["superresolve", f"--bbox={bbox}", "--model", str(models[0]), "--chunks", "1"]
+    argv += ["--halo", "1", "--device", "cpu", "--output", str(tmp_path / "a.zarr")]
+    assert main([*argv, "--figure", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+
+
+def test_convert_weights_refuses_an_existing_output(tmp_path, reference_weights, capsys):
+    out = tmp_path / "ref.safetensors"
+    out.write_bytes(b"keep me")
+    assert main(["convert-weights", str(reference_weights), str(out)]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"keep me"
+    assert main(["convert-weights", str(reference_weights), str(out), "--overwrite"]) == 0
+    assert load_checkpoint(out).num_residual_blocks == 3
+
+
+def test_malformed_catalog_yaml_names_the_file(tmp_path, capsys):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("metadata:\n  inputs: [\n  bad: : :\n")
+    assert main(["superresolve", "--catalog", str(bad), "--output", str(tmp_path / "a.zarr")]) == 1
+    err = capsys.readouterr().err
+    assert f"catalog {bad} is not valid YAML" in err and f"in {bad}, line 3" in err
+    assert "<unicode string>" not in err and not (tmp_path / "a.zarr").exists()
+
+
+# -- training and tuning ----------------------------------------------------------------
+
+TRAIN = ["train", "--synthetic", "21", "--synthetic-shape", "16x16", "--blocks", "1"]
+TRAIN += ["--epochs", "1", "--no-adversarial", "--batch-size", "8", "--stride", "8"]
+TRAIN += ["--validation-fraction", "0.2", "--device", "cpu"]
+
+
+def test_a_damaged_best_checkpoint_is_never_published(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main([*TRAIN, "--run-dir", str(run), "--output", str(tmp_path / "a.safetensors")]) == 0
+    best = run / "best.safetensors"
+    best.write_bytes(best.read_bytes()[:-1000])  # truncated after the run finished
+    out = tmp_path / "b.safetensors"
+    assert main([*TRAIN, "--run-dir", str(run), "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "best.safetensors" in err and "--restart" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", ["truncated", "foreign"])
+def test_a_damaged_training_state_names_the_file_and_restart(tmp_path, content):
+    path = tmp_path / "state.pt"
+    if content == "truncated":
+        RunState.start(TrainConfig(num_residual_blocks=1), torch.device("cpu")).save(path)
+        path.write_bytes(path.read_bytes()[:5000])
+    else:
+        torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(RunStateError) as refused:
+        RunState.load(path, TrainConfig(num_residual_blocks=1), torch.device("cpu"))
+    message = str(refused.value)
+    assert str(path) in message and "corrupt" in message and "--restart" in message
+    assert "weights_only" not in message
+
+
+def test_tune_storage_in_a_missing_folder_names_the_path(tmp_path):
+    db = tmp_path / "missing" / "study.db"
+    with pytest.raises(FileNotFoundError, match=f"folder {tmp_path / 'missing'} does not exist"):
+        open_study("s", db)
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_tune_storage_in_a_read_only_folder_names_the_path(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o555)
+    with pytest.raises(PermissionError, match=str(folder)):
+        open_study("s", folder / "study.db")
+
+
+def test_two_tune_commands_share_a_new_study_and_run_root(tmp_path):
+    # both race to create the database's tables and the run root's tile cache
+    storage, run_root = tmp_path / "study.db", tmp_path / "runs"
+    procs = [
+        subprocess.Popen(cli_args(storage, run_root, trials=2), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    errors = [proc.communicate(timeout=600)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    assert len(finished_trials(storage)) >= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -71,12 +72,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--output {output}: expected a .safetensors checkpoint path")
     refuse_existing([output], args.overwrite)
     config = _train_config(args)
-    tiles = build_tiles(
-        _regions(args, train_on=True),
-        store=args.tiles,
-        layout=TileLayout(stride=args.stride),
-        progress=True,
-    )
+    # runs sharing one --tiles cache: one builds it, the others wait and reuse it
+    with output_lock(args.tiles, wait=True) if args.tiles else contextlib.nullcontext():
+        tiles = build_tiles(
+            _regions(args, train_on=True),
+            store=args.tiles,
+            layout=TileLayout(stride=args.stride),
+            progress=True,
+        )
     train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
     print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
     source = (
