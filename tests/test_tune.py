@@ -9,9 +9,9 @@ import sys
 import time
 
 import optuna
-from sqlalchemy.exc import OperationalError
 import pytest
 from optuna.trial import TrialState
+from sqlalchemy.exc import OperationalError
 
 from xdeepbedmap.synthetic import make_region
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
