@@ -11,6 +11,7 @@ import time
 import optuna
 import pytest
 from optuna.trial import TrialState
+from sqlalchemy.exc import OperationalError
 
 from xdeepbedmap.synthetic import make_region
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
@@ -111,8 +112,8 @@ def test_killed_study_resumes_without_losing_trials(tmp_path):
             try:
                 if len(finished_trials(storage)) >= 2:
                     break
-            except (KeyError, optuna.exceptions.StorageInternalError):
-                pass  # study not created yet
+            except (KeyError, optuna.exceptions.StorageInternalError, OperationalError):
+                pass  # study (or its tables) not created yet: the child is still creating them
         assert proc.poll() is None, "the study finished before it could be killed"
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.array.overlap import ensure_minimum_chunksize
 
 from xdeepbedmap._version import __version__
 from xdeepbedmap.grids import OUTPUT_FACTOR, grid_coords, output_grid, validate_inputs
 from xdeepbedmap.nodata import fill_nearest
 
 __all__ = ["bicubic"]
+
+_DEPTH = 2  # base px of context each side: the 4 x 4 cubic stencil
 
 
 def _cubic_weights(t: float) -> np.ndarray:
@@ -64,11 +67,13 @@ def bicubic(ds: xr.Dataset) -> xr.DataArray:
     bed = ds["bed"].data
     eager = not isinstance(bed, da.Array)
     arr = da.from_array(bed, chunks=bed.shape) if eager else bed
+    # map_overlap borrows 2 px from the neighbouring chunk only: merge smaller chunks
+    arr = arr.rechunk(tuple(ensure_minimum_chunksize(_DEPTH, c) for c in arr.chunks))
     cy, cx = arr.chunks
     result = da.map_overlap(
         _bicubic_block,
         arr.astype(np.float32),
-        depth=2,
+        depth=_DEPTH,
         boundary="reflect",
         trim=False,
         chunks=(tuple(4 * c for c in cy), tuple(4 * c for c in cx)),

@@ -54,10 +54,23 @@ def catalog_path(catalog: str | PathLike[str]) -> Path:
 
 
 def open_catalog(catalog: str | PathLike[str] = "demo") -> Any:
-    """Open an Intake catalog by shipped name or path."""
-    import intake
+    """Open an Intake catalog by shipped name or path.
 
-    return intake.open_catalog(str(catalog_path(catalog)))
+    Raises
+    ------
+    ValueError
+        If the file is not valid YAML (the message names the file, line and column).
+    """
+    import intake
+    import yaml
+
+    path = catalog_path(catalog)
+    try:
+        return intake.open_catalog(str(path))
+    except yaml.YAMLError as err:
+        # yaml parses the text it was handed, so it calls the file "<unicode string>"
+        where = " ".join(str(err).replace('"<unicode string>"', str(path)).split())
+        raise ValueError(f"catalog {path} is not valid YAML: {where}") from None
 
 
 def _resolve_data_dir(data_dir: str | PathLike[str] | None) -> str:

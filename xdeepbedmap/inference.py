@@ -63,7 +63,8 @@ def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
         raise ValueError(f"dtype must be one of float32, float16, bfloat16; got {dtype!r}")
     resolved = _DTYPES[dtype]
     if resolved == torch.float16 and device.type != "cuda":
-        raise ValueError("dtype float16 needs a CUDA device; use float32 (or bfloat16) on CPU")
+        # not bfloat16: on CPU it misses the documented accuracy (docs/precision.md)
+        raise ValueError("dtype float16 needs a CUDA device; use float32 on CPU")
     return resolved
 
 
@@ -141,6 +142,8 @@ def superresolve(
     _check_sizes(ds, halo, window)
     if batch_size is None:
         batch_size = 4 if torch_device.type == "cuda" else 1
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if resources is None and torch_device.type == "cuda":
         resources = {"GPU": 1}
     work = ensure_nested_chunks(ds, chunks, DEFAULT_CHUNKS)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "add_region_options",
+    "at_least",
+    "fraction",
     "glue_bbox",
     "parse_bbox",
     "parse_seeds",
@@ -49,12 +52,54 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_shape(text: str) -> tuple[int, int]:
-    """``"64x48"`` -> ``(64, 48)`` (``--synthetic-shape``)."""
+    """``"64x48"`` -> ``(64, 48)`` (``--synthetic-shape``); both sizes positive."""
     try:
         ny, nx = (int(v) for v in text.lower().split("x"))
     except ValueError as err:
         raise ValueError(f"--synthetic-shape must look like 64x64, got {text!r}") from err
+    if ny < 1 or nx < 1:
+        raise ValueError(f"--synthetic-shape must be positive sizes like 64x64, got {text!r}")
     return ny, nx
+
+
+def at_least(minimum: float, kind: type = int, *, strict: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type``: a ``kind`` number >= ``minimum`` (> with ``strict``).
+
+    Out-of-range values are refused when the command line is parsed, before
+    any file is opened or written.
+    """
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        ok = value > minimum if strict else value >= minimum  # both refuse NaN
+        if not ok:
+            raise argparse.ArgumentTypeError(
+                f"must be {'>' if strict else '>='} {minimum}, got {text}"
+            )
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse ``type``: a float strictly between 0 and 1."""
+    value = at_least(0.0, float, strict=True)(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"must be < 1, got {text}")
+    return value
+
+
+def _shape(text: str) -> str:
+    """Check ``--synthetic-shape`` at parse time; the text is kept (recorded in metadata)."""
+    try:
+        parse_shape(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def glue_bbox(argv: Sequence[str]) -> list[str]:
@@ -82,7 +127,9 @@ def add_region_options(parser: argparse.ArgumentParser, default_catalog: str | N
     parser.add_argument(
         "--synthetic", help="synthetic region seeds, e.g. 100-115 (instead of a catalog)"
     )
-    parser.add_argument("--synthetic-shape", default="64x64", help="base px per synthetic region")
+    parser.add_argument(
+        "--synthetic-shape", default="64x64", type=_shape, help="base px per synthetic region"
+    )
     parser.add_argument("--catalog", default=default_catalog, help="catalog name or YAML path")
     parser.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres")
     parser.add_argument("--truth", help="250 m truth GeoTIFF (default: the catalog's truth)")

@@ -16,7 +16,7 @@ from xdeepbedmap._version import __version__
 from xdeepbedmap.atomic import partial_path
 from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.catalog import open_inputs, open_truth, write_demo_data
-from xdeepbedmap.cli._args import parse_bbox, refuse_existing
+from xdeepbedmap.cli._args import at_least, parse_bbox, refuse_existing
 from xdeepbedmap.inference import superresolve
 from xdeepbedmap.io import check_outputs, open_output, write_outputs
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint, save_checkpoint
@@ -30,6 +30,7 @@ def _cmd_convert_weights(args: argparse.Namespace) -> int:
     source = Path(args.input)
     if not source.exists():
         raise FileNotFoundError(f"Chainer weights file not found: {source}")
+    refuse_existing([args.output], args.overwrite)
     model = load_chainer_weights(source, residual_scaling=args.residual_scaling)
     out = save_checkpoint(model, args.output, source=source.name, converted_from="chainer save_npz")
     n_params = sum(p.numel() for p in model.parameters())
@@ -113,7 +114,7 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         f"{n_chunks} chunks, halo {result.attrs['halo_base_px']}"
     )
     for out in outputs:
-        if out.suffix.lower() == ".zarr" and partial_path(out).exists():
+        if out.suffix.lower() == ".zarr" and partial_path(out).exists() and not args.restart:
             print(f"resuming the interrupted write of {out}")
     client = _connect(args)
     local = client is None
@@ -122,7 +123,9 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         dask.config.set(scheduler="threads") if local else contextlib.nullcontext(),
         ProgressBar(minimum=1.0, dt=0.5) if local else contextlib.nullcontext(),
     ):
-        written = write_outputs(result, outputs, overwrite=args.overwrite)
+        written = write_outputs(
+            result, outputs, overwrite=args.overwrite, inputs=ds, restart=args.restart
+        )
     elapsed = time.perf_counter() - start
     if args.figure:
         truth = None
@@ -153,10 +156,14 @@ def _add_superresolve(sub: Any) -> None:
     sr.add_argument("--catalog", default="demo", help="catalog name or YAML path (default: demo)")
     sr.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres (default: all)")
     sr.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
-    sr.add_argument("--chunks", type=int, default=256, help="base-grid chunk size (default 256)")
-    sr.add_argument("--halo", type=int, help="base px of context per window (default: measured)")
-    sr.add_argument("--window", type=int, help="largest window core in base px")
-    sr.add_argument("--batch-size", type=int, help="windows per network call")
+    sr.add_argument(
+        "--chunks", type=at_least(1), default=256, help="base-grid chunk size (default 256)"
+    )
+    sr.add_argument(
+        "--halo", type=at_least(0), help="base px of context per window (default: measured)"
+    )
+    sr.add_argument("--window", type=at_least(1), help="largest window core in base px")
+    sr.add_argument("--batch-size", type=at_least(1), help="windows per network call")
     sr.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     sr.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     sr.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
@@ -171,6 +178,11 @@ def _add_superresolve(sub: Any) -> None:
     sr.add_argument("--figure", help="also write a comparison PNG (inputs, bicubic, result)")
     sr.add_argument("--truth", action="store_true", help="show the catalog's truth in the figure")
     sr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    sr.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard an interrupted Zarr write instead of resuming it",
+    )
     sr.set_defaults(func=_cmd_superresolve)
 
 
@@ -186,16 +198,19 @@ def add_commands(sub: Any) -> None:
     convert.add_argument("output", help="checkpoint to write, e.g. deepbedmap.safetensors")
     convert.add_argument(
         "--residual-scaling",
-        type=float,
+        type=at_least(0.0, float, strict=True),
         default=0.2,
         help="residual scaling the weights were trained with (default: 0.2, the published model)",
     )
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
     convert.set_defaults(func=_cmd_convert_weights)
 
     info = sub.add_parser("info", help="print versions and time one generator forward pass")
     info.add_argument("--model", help="checkpoint to load (default: a fresh 12-block generator)")
-    info.add_argument("--blocks", type=int, default=12, help="residual blocks of a fresh generator")
-    info.add_argument("--window", type=int, default=32, help="base-grid window size")
+    info.add_argument(
+        "--blocks", type=at_least(1), default=12, help="residual blocks of a fresh generator"
+    )
+    info.add_argument("--window", type=at_least(3), default=32, help="base-grid window size (>= 3)")
     info.set_defaults(func=_cmd_info)
 
     demo = sub.add_parser("make-demo-data", help="(re)generate the embedded demo region's files")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -13,13 +14,17 @@ import xarray as xr
 from xdeepbedmap.catalog import open_inputs, open_truth
 from xdeepbedmap.cli._args import (
     add_region_options,
+    at_least,
+    fraction,
     parse_bbox,
     parse_seeds,
     parse_shape,
     refuse_existing,
 )
 from xdeepbedmap.evaluation import evaluate, format_table
+from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.model import export_checkpoint
+from xdeepbedmap.model.checkpoint import CheckpointError
 from xdeepbedmap.synthetic import make_region, training_regions
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
@@ -67,12 +72,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--output {output}: expected a .safetensors checkpoint path")
     refuse_existing([output], args.overwrite)
     config = _train_config(args)
-    tiles = build_tiles(
-        _regions(args, train_on=True),
-        store=args.tiles,
-        layout=TileLayout(stride=args.stride),
-        progress=True,
-    )
+    # runs sharing one --tiles cache: one builds it, the others wait and reuse it
+    with output_lock(args.tiles, wait=True) if args.tiles else contextlib.nullcontext():
+        tiles = build_tiles(
+            _regions(args, train_on=True),
+            store=args.tiles,
+            layout=TileLayout(stride=args.stride),
+            progress=True,
+        )
     train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
     print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
     source = (
@@ -94,7 +101,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if result.best_checkpoint is None:
         raise RuntimeError(f"no epoch finished; nothing to write (run folder {args.run_dir})")
     storage = "float16" if args.half else "float32"
-    export_checkpoint(result.best_checkpoint, output, storage, overwrite=args.overwrite)
+    try:  # loads and verifies the run's best checkpoint: a damaged one is never published
+        export_checkpoint(result.best_checkpoint, output, storage, overwrite=args.overwrite)
+    except CheckpointError as err:
+        raise CheckpointError(
+            f"{err}; nothing was written to {output}. Rerun with --restart to train again"
+        ) from err
     best = min(result.history, key=lambda row: row["val_rmse"])
     print(
         f"trained {len(result.history)} epochs in {time.perf_counter() - started:.0f} s; "
@@ -144,9 +156,13 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise ValueError(f"--holdout-seed {args.holdout_seed} is also a training seed")
     tiles_store = Path(args.run_root) / f"{args.study}-tiles.zarr"
     tiles_store.parent.mkdir(parents=True, exist_ok=True)
-    tiles = build_tiles(
-        _regions(args, train_on=False), store=tiles_store, layout=TileLayout(stride=args.stride)
-    )
+    # tune processes sharing --run-root: one builds the tile cache, the others wait for it
+    with output_lock(tiles_store, wait=True):
+        tiles = build_tiles(
+            _regions(args, train_on=False),
+            store=tiles_store,
+            layout=TileLayout(stride=args.stride),
+        )
     print(f"study {args.study!r} in {args.storage}: {tiles.sizes['tile']} tiles, "
           f"{args.trials} trials, {args.workers} worker process(es)")  # fmt: skip
     job = TuneJob(
@@ -199,22 +215,29 @@ def _add_train(sub: Any) -> None:
     tr.add_argument("--output", required=True, help="checkpoint to write (.safetensors)")
     tr.add_argument("--run-dir", default="runs/train", help="state, metrics and loss curve")
     tr.add_argument("--tiles", help="Zarr store caching the tiles (built once)")
-    tr.add_argument("--stride", type=int, default=36, help="tile stride, 250 m px (default 36)")
-    tr.add_argument("--validation-fraction", type=float, default=0.05)
-    tr.add_argument("--blocks", type=int, default=12, help="residual blocks (default 12)")
-    tr.add_argument("--residual-scaling", type=float, default=0.2)
-    tr.add_argument("--learning-rate", type=float, default=1.7e-4)
     tr.add_argument(
-        "--adam-eps", type=float, default=1e-8, help="Adam epsilon (the paper's 0.1 stalls here)"
+        "--stride", type=at_least(1), default=36, help="tile stride, 250 m px (default 36)"
     )
-    tr.add_argument("--batch-size", type=int, default=128)
-    tr.add_argument("--epochs", type=int, default=140)
-    tr.add_argument("--patience", type=int, help="stop after this many epochs without progress")
+    tr.add_argument("--validation-fraction", type=fraction, default=0.05)
+    tr.add_argument("--blocks", type=at_least(1), default=12, help="residual blocks (default 12)")
+    tr.add_argument("--residual-scaling", type=at_least(0.0, float, strict=True), default=0.2)
+    tr.add_argument("--learning-rate", type=at_least(0.0, float, strict=True), default=1.7e-4)
+    tr.add_argument(
+        "--adam-eps",
+        type=at_least(0.0, float, strict=True),
+        default=1e-8,
+        help="Adam epsilon (the paper's 0.1 stalls here)",
+    )
+    tr.add_argument("--batch-size", type=at_least(1), default=128)
+    tr.add_argument("--epochs", type=at_least(1), default=140)
+    tr.add_argument(
+        "--patience", type=at_least(1), help="stop after this many epochs without progress"
+    )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--raw-units", action="store_true", help="no input standardisation")
     tr.add_argument("--bed-skip", action="store_true", help="learn the residual over bilinear")
     tr.add_argument("--no-adversarial", action="store_true", help="no discriminator (faster)")
-    tr.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    tr.add_argument("--workers", type=at_least(0), default=0, help="DataLoader worker processes")
     tr.add_argument("--mixed-precision", action="store_true", help="bfloat16 autocast on CUDA")
     tr.add_argument("--restart", action="store_true", help="ignore a resumable state in --run-dir")
     tr.add_argument("--half", action="store_true", help="store --output in float16 (half size)")
@@ -231,7 +254,7 @@ def _add_evaluate(sub: Any) -> None:
     )
     add_region_options(ev, default_catalog="demo")
     ev.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
-    ev.add_argument("--halo", type=int, help="base px of context per window")
+    ev.add_argument("--halo", type=at_least(0), help="base px of context per window")
     ev.add_argument("--figure", help="comparison PNG to write")
     ev.add_argument("--json", help="write the table as JSON")
     ev.set_defaults(func=_cmd_evaluate)
@@ -248,25 +271,29 @@ def _add_tune(sub: Any) -> None:
     add_region_options(tu, default_catalog="demo")
     tu.add_argument("--study", default="deepbedmap", help="study name (default deepbedmap)")
     tu.add_argument("--storage", default="tune.db", help="SQLite file or SQLAlchemy URL")
-    tu.add_argument("--trials", type=int, default=50, help="finished trials wanted in the study")
-    tu.add_argument("--workers", type=int, default=1, help="parallel worker processes")
-    tu.add_argument("--threads", type=int, help="torch threads per worker")
+    tu.add_argument(
+        "--trials", type=at_least(1), default=50, help="finished trials wanted in the study"
+    )
+    tu.add_argument("--workers", type=at_least(1), default=1, help="parallel worker processes")
+    tu.add_argument("--threads", type=at_least(1), help="torch threads per worker")
     tu.add_argument(
         "--search",
         action="append",
         help="override a range: epochs=2:6, num_residual_blocks=1:2, batch_size=16,32 ...",
     )
-    tu.add_argument("--startup-trials", type=int, default=20, help="random trials before TPE")
+    tu.add_argument(
+        "--startup-trials", type=at_least(0), default=20, help="random trials before TPE"
+    )
     tu.add_argument("--holdout-seed", type=int, default=42, help="synthetic held-out region")
     tu.add_argument("--holdout-catalog", default="demo", help="held-out region (catalogs)")
-    tu.add_argument("--stride", type=int, default=36)
-    tu.add_argument("--validation-fraction", type=float, default=0.05)
+    tu.add_argument("--stride", type=at_least(1), default=36)
+    tu.add_argument("--validation-fraction", type=fraction, default=0.05)
     tu.add_argument("--seed", type=int, default=0)
-    tu.add_argument("--adam-eps", type=float, default=1e-8)
+    tu.add_argument("--adam-eps", type=at_least(0.0, float, strict=True), default=1e-8)
     tu.add_argument("--bed-skip", action="store_true")
     tu.add_argument("--no-adversarial", action="store_true")
     tu.add_argument(
-        "--heartbeat", type=int, default=10, help="s; a trial silent for 2x this is retried"
+        "--heartbeat", type=at_least(1), default=10, help="s; a trial silent for 2x this is retried"
     )
     tu.add_argument("--run-root", default="runs/tune", help="trial run folders and tile cache")
     tu.add_argument("--output", help="write the best trial's checkpoint here")

@@ -1,4 +1,11 @@
-"""Cloud-Optimised GeoTIFF output, streamed chunk by chunk."""
+"""Cloud-Optimised GeoTIFF output, streamed chunk by chunk.
+
+Both intermediate files (the tiled GeoTIFF dask streams into and the COG
+copied from it) live inside a ``<name>.partial`` folder, so an interrupted
+write never leaves a file that opens as a GeoTIFF beside the output; the
+next write of the same path clears that folder. The COG replaces an
+existing output in one ``os.replace``, only when complete.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xdeepbedmap.atomic import atomic_path
+from xdeepbedmap.atomic import partial_path, publish, remove
 from xdeepbedmap.cluster import current_client, keep_annotations
+from xdeepbedmap.io.lock import output_lock
 
 __all__ = ["to_cog"]
 
@@ -51,8 +59,9 @@ def to_cog(
 
     The data are streamed chunk by chunk into a tiled GeoTIFF, then copied to
     a COG (DEFLATE with floating-point predictor, internal overviews) with the
-    CRS and nodata kept. The file appears under ``path`` only when complete
-    (:func:`xdeepbedmap.atomic.atomic_path`).
+    CRS and nodata kept. The file appears under ``path`` only when complete,
+    replacing an existing one in one step; intermediate files stay inside
+    ``<path>.partial/`` (removed on success, and by the next write after a crash).
 
     Parameters
     ----------
@@ -64,6 +73,13 @@ def to_cog(
         COG tile size in pixels.
     overwrite : bool
         Replace an existing file.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    OutputLockedError
+        If another process is writing ``path``.
     """
     import rasterio.shutil
 
@@ -73,17 +89,21 @@ def to_cog(
     if array.rio.crs is None:
         raise ValueError(f"{array.name}: no CRS recorded; cannot write a GeoTIFF")
     nodata = array.rio.nodata if array.rio.nodata is not None else array.rio.encoded_nodata
-    # the tiled GeoTIFF dask streams into; the COG driver can only copy a finished file
-    staging = path.with_name(path.name + ".staging.tif")
-    with atomic_path(path, overwrite=overwrite) as tmp:
+    with output_lock(path):
+        work = partial_path(path)
+        remove(work)  # left by an interrupted write
+        # where earlier versions staged, beside the output: it opened as a valid GeoTIFF
+        remove(path.with_name(path.name + ".staging.tif"))
+        work.mkdir(parents=True)
         try:
             out = array.copy()
             out.encoding = {}  # a reopened Zarr/netCDF encoding would clash with the nodata attr
             out = out.rio.write_nodata(np.nan if nodata is None else nodata, encoded=False)
-            _write_tiled(out, staging, blocksize)
+            # the tiled GeoTIFF dask streams into; the COG driver can only copy a finished file
+            _write_tiled(out, work / "tiled.tif", blocksize)
             rasterio.shutil.copy(
-                staging,
-                tmp,
+                work / "tiled.tif",
+                work / "cog.tif",
                 driver="COG",
                 COMPRESS="DEFLATE",
                 PREDICTOR="YES",
@@ -91,6 +111,7 @@ def to_cog(
                 BIGTIFF="IF_SAFER",
                 OVERVIEWS="AUTO",
             )
+            publish(work / "cog.tif", path, overwrite=overwrite)
         finally:
-            staging.unlink(missing_ok=True)
+            remove(work)
     return path

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import xarray as xr
 
 from xdeepbedmap.io.cog import to_cog
+from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.io.zarr_store import open_zarr_output, to_zarr
 
 __all__ = ["OUTPUT_SUFFIXES", "check_outputs", "open_output", "write_outputs"]
@@ -33,14 +36,24 @@ def check_outputs(paths: Sequence[str | PathLike[str]], overwrite: bool = False)
     Raises
     ------
     ValueError
-        If no path is given or one does not end in ``.tif``, ``.tiff`` or ``.zarr``.
+        If no path is given, one does not end in ``.tif``, ``.tiff`` or
+        ``.zarr``, or two name the same file (``a.zarr`` and ``./a.zarr``).
     FileExistsError
         If one exists and ``overwrite`` is false.
     """
     outputs = [Path(p) for p in paths]
     if not outputs:
         raise ValueError("no output path given; expected at least one .tif, .tiff or .zarr path")
-    for out in outputs:
+    seen: dict[str, str] = {}
+    for given, out in zip(paths, outputs, strict=True):
+        # two writers of one file would each publish over the other's half
+        same = os.path.normcase(os.path.realpath(out))
+        if same in seen:
+            raise ValueError(
+                f"output {seen[same]!r} is given twice (also as {str(given)!r}); "
+                "give each output once"
+            )
+        seen[same] = str(given)
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise ValueError(f"output {out}: expected a .tif, .tiff or .zarr path")
         if out.exists() and not overwrite:
@@ -55,13 +68,17 @@ def write_outputs(
     *,
     overwrite: bool = False,
     progress: Callable[[int, int], Any] | None = None,
+    inputs: xr.Dataset | None = None,
+    restart: bool = False,
 ) -> list[Path]:
     """Write one (lazy) result to several GeoTIFF/Zarr files, computing it only once.
 
     The resumable Zarr store (if one is asked for) is written first, from
     ``result``; every other output is copied from the first file written
     (reopened with :func:`open_output`), not recomputed. A rerun after an
-    interruption resumes the Zarr write (:func:`~xdeepbedmap.io.to_zarr`).
+    interruption resumes the Zarr write (:func:`~xdeepbedmap.io.to_zarr`) if
+    it is the same computation. Every output is locked against other writers
+    before anything is computed.
 
     Parameters
     ----------
@@ -74,6 +91,11 @@ def write_outputs(
     progress : callable, optional
         ``progress(done, total)`` after each chunk of the first output when it
         is a Zarr store.
+    inputs : xarray.Dataset, optional
+        The inputs ``result`` is computed from, recorded in the resumable
+        store so that a resume from other inputs is refused.
+    restart : bool
+        Discard an interrupted Zarr write instead of resuming it.
 
     Returns
     -------
@@ -84,6 +106,8 @@ def write_outputs(
     ------
     ValueError, FileExistsError
         As :func:`check_outputs`, before anything is computed.
+    OutputLockedError
+        If another process is writing one of the outputs, before anything is computed.
 
     Examples
     --------
@@ -92,12 +116,25 @@ def write_outputs(
     [PosixPath('bed.zarr'), PosixPath('bed.tif')]
     """
     written: list[Path] = []
-    for out in check_outputs(paths, overwrite):
-        source = open_output(written[0]) if written else result
-        if _is_zarr(out):
-            written.append(to_zarr(source, out, overwrite=overwrite, progress=progress))
-        else:
-            written.append(to_cog(source, out, overwrite=overwrite))
+    outputs = check_outputs(paths, overwrite)
+    with ExitStack() as locks:
+        for out in outputs:
+            locks.enter_context(output_lock(out))
+        for out in outputs:
+            source = open_output(written[0]) if written else result
+            if _is_zarr(out):
+                written.append(
+                    to_zarr(
+                        source,
+                        out,
+                        overwrite=overwrite,
+                        progress=progress,
+                        inputs=None if written else inputs,
+                        restart=restart,
+                    )
+                )
+            else:
+                written.append(to_cog(source, out, overwrite=overwrite))
     return written
 
 

@@ -4,7 +4,10 @@ An output is built under ``<name>.partial`` and published
 (:func:`xdeepbedmap.atomic.publish`) only when every chunk is written. An
 interrupted write is resumed by calling :func:`to_zarr` again: chunks
 recorded as done are neither recomputed nor rewritten, which is why the
-``.partial`` folder survives an interruption on purpose.
+``.partial`` folder survives an interruption on purpose. It records what
+started it (:func:`xdeepbedmap.io.identity.write_identity`), and a resume by a
+different computation is refused (or started over with ``restart=True``).
+One process writes a store at a time (:func:`xdeepbedmap.io.lock.output_lock`).
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from xdeepbedmap.atomic import partial_path, publish
+from xdeepbedmap.atomic import partial_path, publish, remove
 from xdeepbedmap.cluster import current_client, keep_annotations
 from xdeepbedmap.errors import XDeepBedMapError
+from xdeepbedmap.io.identity import ResumeMismatchError, differences, write_identity
+from xdeepbedmap.io.lock import output_lock
 
 __all__ = ["IncompleteOutputError", "open_zarr_output", "to_zarr"]
 
 _DONE_DIR = ".xdeepbedmap-done"
 _COMPLETE_ATTR = "xdeepbedmap_complete"
 _WRITE_PREFIX = "xdeepbedmap-write-"
+_SPEC = "spec.json"
 
 
 class IncompleteOutputError(XDeepBedMapError, RuntimeError):
@@ -55,7 +61,9 @@ def _done_marker(store: Path, index: tuple[int, ...]) -> Path:
     return store / _DONE_DIR / ".".join(map(str, index))
 
 
-def _initialise_store(array: xr.DataArray, store: Path, name: str) -> None:
+def _initialise_store(
+    array: xr.DataArray, store: Path, name: str, identity: dict[str, Any]
+) -> None:
     ds = array.to_dataset(name=name)
     if array.rio.crs is not None:
         # CF grid mapping as an attribute, so readers (decode_coords="all") find the CRS
@@ -68,11 +76,8 @@ def _initialise_store(array: xr.DataArray, store: Path, name: str) -> None:
     # metadata and coordinates only; data chunks are written one by one
     ds.to_zarr(store, mode="w", compute=False, encoding=encoding, consolidated=False)
     (store / _DONE_DIR).mkdir()
-    (store / _DONE_DIR / "spec.json").write_text(
-        json.dumps(
-            {"shape": list(array.shape), "chunks": [list(c) for c in _as_dask(array).chunks]}
-        )
-    )
+    # written last: a store without it was interrupted before any chunk was written
+    (store / _DONE_DIR / _SPEC).write_text(json.dumps({"identity": identity}))
 
 
 def to_zarr(
@@ -81,6 +86,9 @@ def to_zarr(
     name: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
     overwrite: bool = False,
+    *,
+    inputs: xr.Dataset | None = None,
+    restart: bool = False,
 ) -> Path:
     """Write a (lazy) DataArray to a Zarr store chunk by chunk, resumably.
 
@@ -89,7 +97,11 @@ def to_zarr(
     done, the store is marked complete (attribute ``xdeepbedmap_complete``),
     its metadata consolidated and it is renamed to ``store``. Calling again
     after an interruption resumes: recorded chunks are skipped (not
-    recomputed).
+    recomputed), provided it is the same computation: same grid, chunks,
+    attributes (model digest, halo, window, dtype, version ...) and, when
+    ``inputs`` is given, the same inputs. Otherwise it is refused, naming what
+    differs. Only one process writes a store at a time (a ``<store>.lock``
+    file; a crashed writer's lock is released by the system).
 
     Parameters
     ----------
@@ -103,11 +115,25 @@ def to_zarr(
         Called as ``progress(done, total)`` after each chunk.
     overwrite : bool
         Replace an existing complete store (it is kept until the new one is complete).
+    inputs : xarray.Dataset, optional
+        The inputs ``array`` is computed from; recorded so that a resume from
+        other inputs (files, region) is refused.
+    restart : bool
+        Discard an interrupted write of ``store`` and start over.
 
     Returns
     -------
     pathlib.Path
         The complete store.
+
+    Raises
+    ------
+    FileExistsError
+        If ``store`` exists and ``overwrite`` is false.
+    ResumeMismatchError
+        If an interrupted write of another computation exists (and not ``restart``).
+    OutputLockedError
+        If another process is writing ``store``.
     """
     store = Path(store)
     name = name or (str(array.name) if array.name is not None else "bed")
@@ -115,8 +141,20 @@ def to_zarr(
         raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
     tmp = partial_path(store)
     data = _as_dask(array)
-    _resume_or_initialise(array.copy(data=data), tmp, name)
+    work = array.copy(data=data)
+    with output_lock(store):
+        if restart:
+            remove(tmp)
+        _resume_or_initialise(work, tmp, name, write_identity(work, inputs))
+        _write_chunks(data, tmp, name, progress)
+        _mark_complete(tmp)
+        return publish(tmp, store, overwrite=overwrite)
 
+
+def _write_chunks(
+    data: da.Array, tmp: Path, name: str, progress: Callable[[int, int], Any] | None
+) -> None:
+    """Compute and write every chunk not yet recorded as done in ``tmp``."""
     import zarr
 
     target = zarr.open_array(str(tmp), path=name, mode="r+")
@@ -141,21 +179,27 @@ def to_zarr(
         name=f"{_WRITE_PREFIX}{dask.base.tokenize(data, str(tmp))}",
     )
     _compute_with_progress([written.blocks[i] for i in todo], done, len(indices), progress)
-    _mark_complete(tmp)
-    return publish(tmp, store, overwrite=overwrite)
 
 
-def _resume_or_initialise(array: xr.DataArray, tmp: Path, name: str) -> None:
-    """Check that an interrupted write at ``tmp`` is of ``array``, or start a new one."""
+def _resume_or_initialise(
+    array: xr.DataArray, tmp: Path, name: str, identity: dict[str, Any]
+) -> None:
+    """Check that an interrupted write at ``tmp`` is of the same computation, or start one."""
+    spec_file = tmp / _DONE_DIR / _SPEC
+    if tmp.exists() and not spec_file.exists():
+        remove(tmp)  # interrupted while being set up: no chunk was written yet
     if not tmp.exists():
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        _initialise_store(array, tmp, name)
+        _initialise_store(array, tmp, name, identity)
         return
-    spec = json.loads((tmp / _DONE_DIR / "spec.json").read_text())
-    if spec != {"shape": list(array.shape), "chunks": [list(c) for c in array.chunks]}:
-        raise ValueError(
-            f"{tmp} holds an interrupted write of shape {spec['shape']} and chunks "
-            f"{spec['chunks']}, which does not match this array; remove it to start over"
+    recorded = json.loads(spec_file.read_text()).get("identity", {})
+    changed = differences(recorded, identity)
+    if changed:
+        raise ResumeMismatchError(
+            f"{tmp} holds an interrupted write that does not match this one:\n  "
+            + "\n  ".join(changed)
+            + "\nRerun with the same model, inputs and options to resume it, or pass "
+            "restart=True (command line: --restart) to discard it and start over."
         )
 
 

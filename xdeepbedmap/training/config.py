@@ -60,6 +60,23 @@ class TrainConfig:
     mixed_precision: bool = False
     loss_weights: LossWeights = field(default_factory=LossWeights)
 
+    def __post_init__(self) -> None:
+        """Refuse values no run can use, naming the option (before any tile is cut)."""
+        minimums = {
+            "num_residual_blocks": (self.num_residual_blocks, 1),
+            "batch_size": (self.batch_size, 1),
+            "epochs": (self.epochs, 1),
+            "num_workers": (self.num_workers, 0),
+        }
+        if self.patience is not None:
+            minimums["patience"] = (self.patience, 1)
+        for name, (value, minimum) in minimums.items():
+            if not value >= minimum:
+                raise ValueError(f"TrainConfig.{name} must be >= {minimum}, got {value}")
+        for name in ("residual_scaling", "learning_rate", "adam_eps"):
+            if not getattr(self, name) > 0:  # also refuses NaN
+                raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)}")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         out = asdict(self)

@@ -18,10 +18,35 @@ from typing import Any
 import torch
 
 from xdeepbedmap.atomic import atomic_path
+from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.model import Discriminator, Generator
 from xdeepbedmap.training.config import TrainConfig
 
-__all__ = ["RunState"]
+__all__ = ["RunState", "RunStateError"]
+
+_KEYS = ("config", "epoch", "generator", "generator_optimizer", "history", "best_rmse")
+
+
+class RunStateError(XDeepBedMapError, ValueError):
+    """A saved training state is truncated, damaged or not an xdeepbedmap run state."""
+
+
+def _read(path: str | PathLike[str], device: torch.device) -> dict[str, Any]:
+    """The saved dict at ``path``, or a :class:`RunStateError` saying how to start over."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        complete = isinstance(saved, dict) and all(key in saved for key in _KEYS)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged file
+        # torch's own text suggests weights_only=False, which would run pickled code
+        reason = f"unreadable ({type(err).__name__})"
+    else:
+        if complete:
+            return saved
+        reason = "not an xdeepbedmap training state"
+    raise RunStateError(
+        f"training state {path} is corrupt or {reason}; rerun with --restart "
+        "(Python: train(..., resume=False)) to start the run over, or remove the file"
+    )
 
 
 @dataclass
@@ -96,10 +121,12 @@ class RunState:
 
         Raises
         ------
+        RunStateError
+            If ``path`` is truncated, damaged or not a run state.
         ValueError
             If ``path`` was written with another configuration than ``config``.
         """
-        saved = torch.load(path, map_location=device, weights_only=True)
+        saved = _read(path, device)
         saved_config = json.loads(saved["config"])
         if saved_config != config.to_dict():
             raise ValueError(

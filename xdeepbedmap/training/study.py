@@ -8,7 +8,6 @@ whose process died is noticed by its missing heartbeat and retried once.
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from collections.abc import Callable
 from os import PathLike
@@ -16,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+
+from xdeepbedmap.io.lock import output_lock
+from xdeepbedmap.model.checkpoint import export_checkpoint
 
 __all__ = ["export_best", "open_study", "run_study", "storage_url"]
 
@@ -28,12 +30,44 @@ def storage_url(storage: str | PathLike[str]) -> str:
     return f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of an ``sqlite:///`` URL (``None`` for other databases, in-memory)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix) :] in ("", ":memory:"):
+        return None
+    return Path(url[len(prefix) :])
+
+
+def _check_sqlite_folder(db: Path) -> None:
+    """Refuse a database whose folder is missing or not writable, naming it."""
+    folder = db.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"--storage {db}: folder {folder} does not exist; create it or choose another path"
+        )
+    # SQLite writes a journal beside the file, so the folder itself must be writable
+    if not os.access(folder, os.W_OK | os.X_OK) or (db.exists() and not os.access(db, os.W_OK)):
+        raise PermissionError(f"--storage {db}: {folder} or the file is not writable")
+
+
 def _rdb_storage(
     storage: str | PathLike[str], heartbeat_interval: int, grace_period: int | None
 ) -> Any:
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     url = storage_url(storage)
+    db = _sqlite_file(url)
+    if db is None:
+        return _new_rdb(url, heartbeat_interval, grace_period)
+    _check_sqlite_folder(db)
+    # processes opening a new file at once race to create its tables
+    # ("UNIQUE constraint failed: alembic_version"): one creates, the others wait
+    with output_lock(db, wait=True):
+        return _new_rdb(url, heartbeat_interval, grace_period)
+
+
+def _new_rdb(url: str, heartbeat_interval: int, grace_period: int | None) -> Any:
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
     return RDBStorage(
         url,
         # several processes write one SQLite file: wait for its lock instead of failing
@@ -123,7 +157,13 @@ def run_study(
 
 
 def export_best(study: optuna.Study, output: str | PathLike[str]) -> Path:
-    """Copy the best trial's checkpoint to ``output``; returns it."""
+    """Write a verified copy of the best trial's checkpoint to ``output``; returns it.
+
+    Raises
+    ------
+    CheckpointError
+        If the trial's checkpoint is damaged (nothing is written).
+    """
     try:
         best = study.best_trial
     except ValueError as err:
@@ -131,5 +171,5 @@ def export_best(study: optuna.Study, output: str | PathLike[str]) -> Path:
     source = Path(best.user_attrs["checkpoint"])
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, output)
-    return output
+    # loaded and verified, written atomically: a damaged trial checkpoint is never passed on
+    return export_checkpoint(source, output, overwrite=True)
