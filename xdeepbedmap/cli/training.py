@@ -18,9 +18,11 @@ from xdeepbedmap.cli._args import (
     parse_shape,
     refuse_existing,
 )
+from xdeepbedmap.cli.survey import add_point_options, parse_line, read_point_file
 from xdeepbedmap.evaluation import evaluate, format_table
 from xdeepbedmap.model import export_checkpoint
 from xdeepbedmap.synthetic import make_region, training_regions
+from xdeepbedmap.training.regions import load_regions, open_truth_grid, require_tiles
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
 
@@ -29,6 +31,8 @@ __all__ = ["add_commands"]
 
 def _regions(args: argparse.Namespace, train_on: bool) -> list[tuple[xr.Dataset, xr.DataArray]]:
     """The (inputs, truth) pairs a command works on: synthetic seeds or a catalog region."""
+    if args.regions:
+        return load_regions(args.regions)
     if args.synthetic:
         seeds, shape = parse_seeds(args.synthetic), parse_shape(args.synthetic_shape)
         if train_on:
@@ -70,9 +74,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     tiles = build_tiles(
         _regions(args, train_on=True),
         store=args.tiles,
-        layout=TileLayout(stride=args.stride),
+        layout=TileLayout(stride=args.stride, min_coverage=args.min_coverage),
         progress=True,
     )
+    require_tiles(tiles, 2)  # says how much of each region the truth covers
     train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
     print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
     source = (
@@ -80,6 +85,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.synthetic
         else {"catalog": str(args.catalog), "bbox": args.bbox}
     )
+    if args.regions:
+        source = {"regions": str(args.regions), "min_coverage": args.min_coverage}
     started = time.perf_counter()
     result = train(
         TileDataset(tiles, train_idx),
@@ -105,7 +112,46 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _point_region(args: argparse.Namespace) -> tuple[xr.Dataset, xr.DataArray | None]:
+    """Inputs of the region judged at points, and a truth grid when one is at hand."""
+    if args.synthetic:
+        seeds = parse_seeds(args.synthetic)
+        if len(seeds) != 1:
+            raise ValueError("evaluate takes one region (one --synthetic seed)")
+        return make_region(parse_shape(args.synthetic_shape), seed=seeds[0])
+    inputs = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
+    return inputs, (open_truth_grid(args.truth).compute() if args.truth else None)
+
+
+def _evaluate_at_points(args: argparse.Namespace) -> int:
+    from xdeepbedmap.survey import evaluate_points, point_beds, transect
+    from xdeepbedmap.survey.plot import save_transect
+
+    line = parse_line(args.transect) if args.transect else None
+    if args.figure and line is None:
+        raise ValueError("--figure with --points draws the transect: give --transect x0,y0,x1,y1")
+    inputs, truth = _point_region(args)
+    points = read_point_file(args.points, args)
+    training = read_point_file(args.training_points, args) if args.training_points else None
+    baselines = ("bicubic", "survey") if training is not None else ("bicubic",)
+    beds = point_beds(inputs, args.model, baselines, training, halo=args.halo, device=args.device)
+    table = evaluate_points(None, points, model=False, baselines=(), grids=beds)
+    print(f"at {len(points):,} survey points of {args.points} (bed - pick, m):")
+    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(table.to_dict(orient="index"), indent=2) + "\n")
+        print(f"  wrote {args.json}")
+    if line:
+        grids = {**({"truth": truth} if truth is not None else {}), **beds}
+        profile = transect(grids, *line)
+        if args.figure:
+            print(f"  wrote {save_transect(profile, args.figure, title=args.points)}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.points:
+        return _evaluate_at_points(args)
     regions = _regions(args, train_on=False)
     if len(regions) != 1:
         raise ValueError("evaluate takes one region (one --synthetic seed)")
@@ -232,8 +278,12 @@ def _add_evaluate(sub: Any) -> None:
     add_region_options(ev, default_catalog="demo")
     ev.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
     ev.add_argument("--halo", type=int, help="base px of context per window")
-    ev.add_argument("--figure", help="comparison PNG to write")
+    ev.add_argument("--figure", help="comparison PNG (with --points: the --transect PNG)")
     ev.add_argument("--json", help="write the table as JSON")
+    ev.add_argument("--points", help="judge at these survey picks instead of a truth grid")
+    ev.add_argument("--training-points", help="picks the survey-only baseline interpolates")
+    ev.add_argument("--transect", help="x0,y0,x1,y1: elevation and roughness along this line")
+    add_point_options(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
 
