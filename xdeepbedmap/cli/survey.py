@@ -1,13 +1,23 @@
-"""Commands around radar survey picks: grid-survey (and the point options of evaluate)."""
+"""Commands around radar survey picks: grid-survey, and ``evaluate --points``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
-from xdeepbedmap.cli._args import parse_bbox
+import xarray as xr
 
-__all__ = ["add_commands", "add_point_options", "parse_line", "read_point_file"]
+from xdeepbedmap.cli._args import parse_bbox, parse_seeds, parse_shape
+
+__all__ = [
+    "add_commands",
+    "add_point_options",
+    "evaluate_at_points",
+    "parse_line",
+    "read_point_file",
+]
 
 _LAYOUTS = ("auto", "cresis", "bedmap", "xyz")
 _METHODS = ("linear", "cubic", "kneighbors", "spline")
@@ -51,6 +61,48 @@ def read_point_file(path: str, args: argparse.Namespace) -> Any:
     from xdeepbedmap.survey import read_points
 
     return read_points(path, **reader_options(args))
+
+
+def _point_region(args: argparse.Namespace) -> tuple[xr.Dataset, xr.DataArray | None]:
+    """Inputs of the region judged at points, and a truth grid when one is at hand."""
+    from xdeepbedmap.catalog import open_inputs
+    from xdeepbedmap.synthetic import make_region
+    from xdeepbedmap.training.regions import open_truth_grid
+
+    if args.synthetic:
+        seeds = parse_seeds(args.synthetic)
+        if len(seeds) != 1:
+            raise ValueError("evaluate takes one region (one --synthetic seed)")
+        return make_region(parse_shape(args.synthetic_shape), seed=seeds[0])
+    inputs = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
+    return inputs, (open_truth_grid(args.truth).compute() if args.truth else None)
+
+
+def evaluate_at_points(args: argparse.Namespace) -> int:
+    """``evaluate --points``: the model and baselines at survey picks (and a transect)."""
+    from xdeepbedmap.survey import evaluate_points, point_beds, transect
+    from xdeepbedmap.survey.plot import save_transect
+
+    line = parse_line(args.transect) if args.transect else None
+    if args.figure and line is None:
+        raise ValueError("--figure with --points draws the transect: give --transect x0,y0,x1,y1")
+    inputs, truth = _point_region(args)
+    points = read_point_file(args.points, args)
+    training = read_point_file(args.training_points, args) if args.training_points else None
+    baselines = ("bicubic", "survey") if training is not None else ("bicubic",)
+    beds = point_beds(inputs, args.model, baselines, training, halo=args.halo, device=args.device)
+    table = evaluate_points(None, points, model=False, baselines=(), grids=beds)
+    print(f"at {len(points):,} survey points of {args.points} (bed - pick, m):")
+    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(table.to_dict(orient="index"), indent=2) + "\n")
+        print(f"  wrote {args.json}")
+    if line:
+        grids = {**({"truth": truth} if truth is not None else {}), **beds}
+        profile = transect(grids, *line)
+        if args.figure:
+            print(f"  wrote {save_transect(profile, args.figure, title=args.points)}")
+    return 0
 
 
 def _geoid_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,11 +18,15 @@ from xdeepbedmap.cli._args import (
     parse_shape,
     refuse_existing,
 )
-from xdeepbedmap.cli.survey import add_point_options, parse_line, read_point_file
+from xdeepbedmap.cli.survey import add_point_options, evaluate_at_points
 from xdeepbedmap.evaluation import evaluate, format_table
 from xdeepbedmap.model import export_checkpoint
 from xdeepbedmap.synthetic import make_region, training_regions
-from xdeepbedmap.training.regions import load_regions, open_truth_grid, require_tiles
+from xdeepbedmap.training.regions import (
+    load_regions,
+    open_holdouts,
+    require_tiles,
+)
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
 
@@ -112,46 +116,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _point_region(args: argparse.Namespace) -> tuple[xr.Dataset, xr.DataArray | None]:
-    """Inputs of the region judged at points, and a truth grid when one is at hand."""
-    if args.synthetic:
-        seeds = parse_seeds(args.synthetic)
-        if len(seeds) != 1:
-            raise ValueError("evaluate takes one region (one --synthetic seed)")
-        return make_region(parse_shape(args.synthetic_shape), seed=seeds[0])
-    inputs = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
-    return inputs, (open_truth_grid(args.truth).compute() if args.truth else None)
-
-
-def _evaluate_at_points(args: argparse.Namespace) -> int:
-    from xdeepbedmap.survey import evaluate_points, point_beds, transect
-    from xdeepbedmap.survey.plot import save_transect
-
-    line = parse_line(args.transect) if args.transect else None
-    if args.figure and line is None:
-        raise ValueError("--figure with --points draws the transect: give --transect x0,y0,x1,y1")
-    inputs, truth = _point_region(args)
-    points = read_point_file(args.points, args)
-    training = read_point_file(args.training_points, args) if args.training_points else None
-    baselines = ("bicubic", "survey") if training is not None else ("bicubic",)
-    beds = point_beds(inputs, args.model, baselines, training, halo=args.halo, device=args.device)
-    table = evaluate_points(None, points, model=False, baselines=(), grids=beds)
-    print(f"at {len(points):,} survey points of {args.points} (bed - pick, m):")
-    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
-    if args.json:
-        Path(args.json).write_text(json.dumps(table.to_dict(orient="index"), indent=2) + "\n")
-        print(f"  wrote {args.json}")
-    if line:
-        grids = {**({"truth": truth} if truth is not None else {}), **beds}
-        profile = transect(grids, *line)
-        if args.figure:
-            print(f"  wrote {save_transect(profile, args.figure, title=args.points)}")
-    return 0
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.points:
-        return _evaluate_at_points(args)
+        return evaluate_at_points(args)
     regions = _regions(args, train_on=False)
     if len(regions) != 1:
         raise ValueError("evaluate takes one region (one --synthetic seed)")
@@ -168,7 +135,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _holdout(args: argparse.Namespace) -> tuple[xr.Dataset, xr.DataArray]:
+def _holdout(args: argparse.Namespace) -> Any:
+    if args.holdout or args.holdout_points:
+        source = args.holdout or args.holdout_catalog
+        return open_holdouts(source, args.holdout_points, data_dir=args.data_dir)
     if args.synthetic:
         return make_region(parse_shape(args.synthetic_shape), seed=args.holdout_seed)
     inputs = open_inputs(args.holdout_catalog, data_dir=args.data_dir)
@@ -190,9 +160,9 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise ValueError(f"--holdout-seed {args.holdout_seed} is also a training seed")
     tiles_store = Path(args.run_root) / f"{args.study}-tiles.zarr"
     tiles_store.parent.mkdir(parents=True, exist_ok=True)
-    tiles = build_tiles(
-        _regions(args, train_on=False), store=tiles_store, layout=TileLayout(stride=args.stride)
-    )
+    layout = TileLayout(stride=args.stride, min_coverage=args.min_coverage)
+    tiles = build_tiles(_regions(args, train_on=False), store=tiles_store, layout=layout)
+    require_tiles(tiles, 2)
     print(f"study {args.study!r} in {args.storage}: {tiles.sizes['tile']} tiles, "
           f"{args.trials} trials, {args.workers} worker process(es)")  # fmt: skip
     job = TuneJob(
@@ -309,6 +279,8 @@ def _add_tune(sub: Any) -> None:
     tu.add_argument("--startup-trials", type=int, default=20, help="random trials before TPE")
     tu.add_argument("--holdout-seed", type=int, default=42, help="synthetic held-out region")
     tu.add_argument("--holdout-catalog", default="demo", help="held-out region (catalogs)")
+    tu.add_argument("--holdout", help="held-out regions: a regions YAML or a catalog")
+    tu.add_argument("--holdout-points", help="score the held-out region at these survey picks")
     tu.add_argument("--stride", type=int, default=36)
     tu.add_argument("--validation-fraction", type=float, default=0.05)
     tu.add_argument("--seed", type=int, default=0)

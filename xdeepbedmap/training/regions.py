@@ -18,7 +18,7 @@ why a tile set is too small to split.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ __all__ = [
     "RegionSpec",
     "TooFewTiles",
     "load_regions",
+    "open_holdouts",
     "open_region",
     "open_truth_grid",
     "read_region_specs",
@@ -157,6 +158,64 @@ def open_region(spec: RegionSpec, chunks: int = 256) -> tuple[xr.Dataset, xr.Dat
 def load_regions(path: str | PathLike[str]) -> list[tuple[xr.Dataset, xr.DataArray]]:
     """The lazy ``(inputs, truth)`` pairs of every region in a regions file."""
     return [open_region(spec) for spec in read_region_specs(path)]
+
+
+def _is_regions_file(source: str) -> bool:
+    """A regions file is a YAML list; a catalog is a YAML mapping (or a shipped name)."""
+    import yaml
+
+    if not source.endswith((".yaml", ".yml")) or not Path(source).exists():
+        return False
+    return isinstance(yaml.safe_load(Path(source).read_text()), list)
+
+
+def open_holdouts(
+    source: str | PathLike[str],
+    points: str | PathLike[str] | None = None,
+    data_dir: str | None = None,
+    **reader_kwargs: Any,
+) -> list[tuple[xr.Dataset, Any]]:
+    """Held-out ``(inputs, truth)`` pairs; truth is a computed grid or survey picks.
+
+    Parameters
+    ----------
+    source : str or path
+        A regions file (each region scored on its ``points`` if it names
+        some, else on its truth grid) or a catalog (its whole extent and truth).
+    points : path, optional
+        Survey picks to score on instead of the truth grid; only for a catalog
+        or a regions file of one region (otherwise give ``points:`` per region).
+    data_dir : str, optional
+        Folder of downloaded files for a catalog ``source``.
+    **reader_kwargs
+        Passed to :func:`xdeepbedmap.survey.read_points`.
+    """
+    from xdeepbedmap.survey import read_points
+
+    source = str(source)
+    if _is_regions_file(source):
+        specs = read_region_specs(source)
+        if points is not None:
+            if len(specs) != 1:
+                raise ValueError(
+                    f"holdout points {points} with {len(specs)} regions in {source}: name each "
+                    "region's picks with a 'points:' key instead"
+                )
+            specs = [replace(specs[0], points=str(points))]
+    else:
+        specs = [RegionSpec(catalog=source, points=None if points is None else str(points),
+                            data_dir=data_dir)]  # fmt: skip
+    pairs: list[tuple[xr.Dataset, Any]] = []
+    for spec in specs:
+        if spec.points is not None:
+            from xdeepbedmap.catalog import open_inputs
+
+            inputs = open_inputs(spec.catalog, region=spec.bbox, data_dir=spec.data_dir)
+            pairs.append((inputs, read_points(spec.points, **reader_kwargs)))
+        else:
+            inputs, truth = open_region(spec)
+            pairs.append((inputs, truth.compute()))
+    return pairs
 
 
 def require_tiles(tiles: xr.Dataset, minimum: int = 2) -> None:
