@@ -209,3 +209,13 @@ def test_end_to_end_points_to_truth_to_model_to_evaluation(site, tmp_path, capsy
         for key in ("rmse", "mae", "bias", "count"):
             assert table[name][key] == pytest.approx(row[key], rel=1e-9)
     assert all(np.isfinite(row["rmse"]) and row["count"] > 1000 for row in table.values())
+
+
+def test_tune_pools_held_out_rmse_over_regions():
+    from xdeepbedmap.training.tune import _pooled
+
+    tables = [
+        {"DeepBedMap": {"rmse": 3.0, "count": 1}},
+        {"DeepBedMap": {"rmse": 4.0, "count": 3}},
+    ]
+    assert _pooled(tables, "DeepBedMap") == pytest.approx(np.sqrt((9 * 1 + 16 * 3) / 4))
