@@ -103,13 +103,16 @@ def _shape(text: str) -> str:
 
 
 def glue_bbox(argv: Sequence[str]) -> list[str]:
-    """Let ``--bbox -2000000,...`` through: argparse takes a leading ``-`` for an option."""
+    """Let ``--bbox -2000000,...`` through: argparse takes a leading ``-`` for an option.
+
+    The same for ``--transect``, whose coordinates are negative as often.
+    """
     glued: list[str] = []
     args = iter(argv)
     for arg in args:
-        if arg == "--bbox":
+        if arg in ("--bbox", "--transect"):
             value = next(args, None)
-            glued.append(arg if value is None else f"--bbox={value}")
+            glued.append(arg if value is None else f"{arg}={value}")
         else:
             glued.append(arg)
     return glued
@@ -134,4 +137,13 @@ def add_region_options(parser: argparse.ArgumentParser, default_catalog: str | N
     parser.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres")
     parser.add_argument("--truth", help="250 m truth GeoTIFF (default: the catalog's truth)")
     parser.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
+    parser.add_argument(
+        "--regions", help="YAML list of regions {catalog, bbox, truth, data_dir} (many regions)"
+    )
+    parser.add_argument(
+        "--min-coverage",
+        type=float,
+        default=1.0,
+        help="valid truth fraction a tile needs (1.0: NaN-free; below 1 NaN truth is filled)",
+    )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")

@@ -21,11 +21,17 @@ from xdeepbedmap.cli._args import (
     parse_shape,
     refuse_existing,
 )
+from xdeepbedmap.cli.survey import add_point_options, evaluate_at_points
 from xdeepbedmap.evaluation import evaluate, format_table
 from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.model import export_checkpoint
 from xdeepbedmap.model.checkpoint import CheckpointError
 from xdeepbedmap.synthetic import make_region, training_regions
+from xdeepbedmap.training.regions import (
+    load_regions,
+    open_holdouts,
+    require_tiles,
+)
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
 
@@ -34,6 +40,8 @@ __all__ = ["add_commands"]
 
 def _regions(args: argparse.Namespace, train_on: bool) -> list[tuple[xr.Dataset, xr.DataArray]]:
     """The (inputs, truth) pairs a command works on: synthetic seeds or a catalog region."""
+    if args.regions:
+        return load_regions(args.regions)
     if args.synthetic:
         seeds, shape = parse_seeds(args.synthetic), parse_shape(args.synthetic_shape)
         if train_on:
@@ -77,9 +85,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         tiles = build_tiles(
             _regions(args, train_on=True),
             store=args.tiles,
-            layout=TileLayout(stride=args.stride),
+            layout=TileLayout(stride=args.stride, min_coverage=args.min_coverage),
             progress=True,
         )
+    require_tiles(tiles, 2)  # says how much of each region the truth covers
     train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
     print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
     source = (
@@ -87,6 +96,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.synthetic
         else {"catalog": str(args.catalog), "bbox": args.bbox}
     )
+    if args.regions:
+        source = {"regions": str(args.regions), "min_coverage": args.min_coverage}
     started = time.perf_counter()
     result = train(
         TileDataset(tiles, train_idx),
@@ -118,6 +129,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.points:
+        return evaluate_at_points(args)
     regions = _regions(args, train_on=False)
     if len(regions) != 1:
         raise ValueError("evaluate takes one region (one --synthetic seed)")
@@ -134,7 +147,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _holdout(args: argparse.Namespace) -> tuple[xr.Dataset, xr.DataArray]:
+def _holdout(args: argparse.Namespace) -> Any:
+    if args.holdout or args.holdout_points:
+        source = args.holdout or args.holdout_catalog
+        return open_holdouts(source, args.holdout_points, data_dir=args.data_dir)
     if args.synthetic:
         return make_region(parse_shape(args.synthetic_shape), seed=args.holdout_seed)
     inputs = open_inputs(args.holdout_catalog, data_dir=args.data_dir)
@@ -157,12 +173,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     tiles_store = Path(args.run_root) / f"{args.study}-tiles.zarr"
     tiles_store.parent.mkdir(parents=True, exist_ok=True)
     # tune processes sharing --run-root: one builds the tile cache, the others wait for it
+    layout = TileLayout(stride=args.stride, min_coverage=args.min_coverage)
     with output_lock(tiles_store, wait=True):
-        tiles = build_tiles(
-            _regions(args, train_on=False),
-            store=tiles_store,
-            layout=TileLayout(stride=args.stride),
-        )
+        tiles = build_tiles(_regions(args, train_on=False), store=tiles_store, layout=layout)
+    require_tiles(tiles, 2)
     print(f"study {args.study!r} in {args.storage}: {tiles.sizes['tile']} tiles, "
           f"{args.trials} trials, {args.workers} worker process(es)")  # fmt: skip
     job = TuneJob(
@@ -255,8 +269,12 @@ def _add_evaluate(sub: Any) -> None:
     add_region_options(ev, default_catalog="demo")
     ev.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
     ev.add_argument("--halo", type=at_least(0), help="base px of context per window")
-    ev.add_argument("--figure", help="comparison PNG to write")
+    ev.add_argument("--figure", help="comparison PNG (with --points: the --transect PNG)")
     ev.add_argument("--json", help="write the table as JSON")
+    ev.add_argument("--points", help="judge at these survey picks instead of a truth grid")
+    ev.add_argument("--training-points", help="picks the survey-only baseline interpolates")
+    ev.add_argument("--transect", help="x0,y0,x1,y1: elevation and roughness along this line")
+    add_point_options(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
 
@@ -286,6 +304,8 @@ def _add_tune(sub: Any) -> None:
     )
     tu.add_argument("--holdout-seed", type=int, default=42, help="synthetic held-out region")
     tu.add_argument("--holdout-catalog", default="demo", help="held-out region (catalogs)")
+    tu.add_argument("--holdout", help="held-out regions: a regions YAML or a catalog")
+    tu.add_argument("--holdout-points", help="score the held-out region at these survey picks")
     tu.add_argument("--stride", type=at_least(1), default=36)
     tu.add_argument("--validation-fraction", type=fraction, default=0.05)
     tu.add_argument("--seed", type=int, default=0)

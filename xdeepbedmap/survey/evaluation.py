@@ -24,7 +24,14 @@ from xdeepbedmap.metrics import roughness, sample_points
 from xdeepbedmap.survey.errors import SurveyError
 from xdeepbedmap.survey.gridding import DEFAULT_METHOD, grid_points
 
-__all__ = ["BASELINES", "SURVEY_BASELINE_RADIUS", "evaluate_points", "survey_baseline", "transect"]
+__all__ = [
+    "BASELINES",
+    "SURVEY_BASELINE_RADIUS",
+    "evaluate_points",
+    "point_beds",
+    "survey_baseline",
+    "transect",
+]
 
 #: Distance (m) from training picks beyond which the survey-only baseline has no value.
 SURVEY_BASELINE_RADIUS = 20_000.0
@@ -102,7 +109,7 @@ def evaluate_points(
         One row per bed (index ``name``), columns ``rmse``, ``mae``, ``bias``,
         ``count``. Errors are bed - pick (positive bias: too high).
     """
-    beds = _beds(ds_inputs, model, baselines, training_points, superresolve_kwargs)
+    beds = point_beds(ds_inputs, model, baselines, training_points, **superresolve_kwargs)
     beds.update(grids or {})
     if not beds:
         raise SurveyError("nothing to evaluate: model=False, no baselines and no grids")
@@ -121,13 +128,18 @@ def evaluate_points(
     return table
 
 
-def _beds(
-    ds: xr.Dataset,
-    model: Any,
-    baselines: Sequence[str],
-    training_points: pd.DataFrame | None,
-    kwargs: dict[str, Any],
+def point_beds(
+    ds: xr.Dataset | None,
+    model: Any = None,
+    baselines: Sequence[str] = BASELINES,
+    training_points: pd.DataFrame | None = None,
+    **kwargs: Any,
 ) -> dict[str, xr.DataArray]:
+    """The 250 m beds :func:`evaluate_points` judges, computed: ``model``, ``bicubic``, ``survey``.
+
+    Parameters as in :func:`evaluate_points`. Useful to score and draw
+    transects of the same beds without computing them twice.
+    """
     # imported here: inference pulls in torch, and its location may move
     from xdeepbedmap.baselines import bicubic
     from xdeepbedmap.inference import superresolve

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import xarray as xr
 
-__all__ = ["plot_transect"]
+__all__ = ["plot_transect", "save_transect"]
 
 
 def plot_transect(profile: xr.Dataset, title: str | None = None) -> Any:
@@ -30,3 +32,19 @@ def plot_transect(profile: xr.Dataset, title: str | None = None) -> Any:
     if title:
         top.set_title(title)
     return fig
+
+
+def save_transect(profile: xr.Dataset, path: str | PathLike[str], title: str | None = None) -> Path:
+    """Draw :func:`plot_transect` to a PNG (written atomically) and close the figure."""
+    import matplotlib.pyplot as plt
+
+    from xdeepbedmap.atomic import atomic_path
+
+    fig = plot_transect(profile, title)
+    path = Path(path)
+    try:
+        with atomic_path(path, overwrite=True) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+    finally:
+        plt.close(fig)
+    return path

@@ -54,7 +54,10 @@ def build_tiles(
     xarray.Dataset
         ``x``, ``w1``, ``w2``, ``w3``, ``y`` on a ``tile`` dimension, plus
         ``region`` and ``origin`` (which region and base pixel each tile came
-        from). Lazy (Zarr-backed) when ``store`` is given.
+        from) and ``coverage`` (valid fraction of each tile's truth before
+        filling). ``attrs["coverage"]`` (JSON) holds per region the measured
+        truth coverage and tile counts (:func:`extract_regions`). Lazy
+        (Zarr-backed) when ``store`` is given.
 
     Raises
     ------
@@ -73,7 +76,9 @@ def build_tiles(
                 f"{store} holds tiles of another recipe ({cached.attrs.get('recipe')}); "
                 "remove it or pass another store"
             )
-    tiles = _as_dataset(extract_regions(regions, layout, block, progress), recipe)
+    stats: list[dict[str, float]] = []
+    tiles = _as_dataset(extract_regions(regions, layout, block, progress, stats), recipe)
+    tiles.attrs["coverage"] = json.dumps(stats)
     if store is None:
         return tiles
     with atomic_path(store) as partial:
@@ -109,6 +114,7 @@ def _as_dataset(pieces: list[dict[str, np.ndarray]], recipe: dict[str, Any]) -> 
         "y": ("tile", "channel_y", "y_out", "x_out"),
         "origin": ("tile", "axis"),
         "region": ("tile",),
+        "coverage": ("tile",),
     }
     ds = xr.Dataset({name: (dims[name], value) for name, value in data.items()})
     ds.attrs["recipe"] = json.dumps(recipe)

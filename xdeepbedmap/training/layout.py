@@ -32,10 +32,16 @@ class TileLayout:
     stride : int
         Step between tiles in 250 m output pixels (a multiple of 4, so every
         tile stays nested in the base grid).
+    min_coverage : float
+        Smallest fraction of a tile's truth pixels that must be valid for the
+        tile to be kept (1.0, the default: NaN-free tiles only). Below 1, the
+        missing truth pixels of a kept tile are filled with the nearest valid
+        truth pixel of the tile (the losses need finite targets).
     """
 
     base_size: int = 11
     stride: int = 36
+    min_coverage: float = 1.0
 
     def __post_init__(self) -> None:
         if self.base_size < 3:
@@ -44,6 +50,8 @@ class TileLayout:
             raise ValueError(
                 f"stride must be a positive multiple of 4 output px, got {self.stride}"
             )
+        if not 0.0 < self.min_coverage <= 1.0:
+            raise ValueError(f"min_coverage must be in (0, 1], got {self.min_coverage}")
 
     @property
     def tile_size(self) -> int:

@@ -15,6 +15,7 @@ dask workers with one GPU each, can run trials of the same study at once.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -95,15 +96,18 @@ class SearchSpace:
 def make_objective(
     train_tiles: TileDataset,
     val_tiles: TileDataset,
-    holdout: tuple[xr.Dataset, xr.DataArray],
+    holdout: Holdout | list[Holdout],
     space: SearchSpace,
     base: TrainConfig,
     run_root: str | PathLike[str],
     device: str | None = None,
 ) -> Callable[[optuna.Trial], float]:
-    """The function Optuna minimises: held-out RMSE of the trial's best generator."""
-    from xdeepbedmap.evaluation import evaluate
+    """The function Optuna minimises: held-out RMSE of the trial's best generator.
 
+    ``holdout`` is one ``(inputs, truth)`` pair or a list of them; a truth is
+    a 250 m grid or survey picks (a DataFrame with ``x``, ``y``, ``bed``).
+    With several, the score is the RMSE pooled over all their pixels/points.
+    """
     run_root = Path(run_root)
 
     def objective(trial: optuna.Trial) -> float:
@@ -132,14 +136,44 @@ def make_objective(
             raise optuna.TrialPruned(f"diverged: {err}") from err
         if result.best_checkpoint is None:
             raise optuna.TrialPruned("no epoch finished")
-        inputs, truth = holdout
-        table = evaluate(inputs, truth, result.best_checkpoint, device=device)
+        tables = [_score(pair, result.best_checkpoint, device) for pair in _as_list(holdout)]
         trial.set_user_attr("checkpoint", str(result.best_checkpoint))
-        trial.set_user_attr("holdout", json.dumps(table))
-        trial.set_user_attr("bicubic_rmse", table["bicubic"]["rmse"])
-        return table["DeepBedMap"]["rmse"]
+        trial.set_user_attr("holdout", json.dumps(tables if len(tables) > 1 else tables[0]))
+        trial.set_user_attr("bicubic_rmse", _pooled(tables, "bicubic"))
+        return _pooled(tables, "DeepBedMap")
 
     return objective
+
+
+Holdout = tuple[xr.Dataset, Any]
+
+
+def _as_list(holdout: Holdout | list[Holdout]) -> list[Holdout]:
+    return [holdout] if isinstance(holdout, tuple) else list(holdout)
+
+
+def _score(pair: Holdout, checkpoint: Path, device: str | None) -> dict[str, dict[str, float]]:
+    """RMSE table of a checkpoint and bicubic on one held-out region (grid or points)."""
+    import pandas as pd
+
+    inputs, truth = pair
+    if isinstance(truth, pd.DataFrame):
+        from xdeepbedmap.survey import evaluate_points
+
+        table = evaluate_points(
+            inputs, truth, model=checkpoint, baselines=("bicubic",), device=device
+        )
+        rows = table.rename(index={"model": "DeepBedMap"}).to_dict(orient="index")
+        return {name: {k: float(v) for k, v in row.items()} for name, row in rows.items()}
+    from xdeepbedmap.evaluation import evaluate
+
+    return evaluate(inputs, truth, checkpoint, device=device)
+
+
+def _pooled(tables: list[dict[str, dict[str, float]]], name: str) -> float:
+    """RMSE over the pixels/points of all tables (each weighted by its count)."""
+    squared = sum(t[name]["rmse"] ** 2 * t[name]["count"] for t in tables)
+    return math.sqrt(squared / sum(t[name]["count"] for t in tables))
 
 
 @dataclass(frozen=True)
@@ -154,7 +188,8 @@ class TuneJob:
         Zarr tile cache (:func:`~xdeepbedmap.training.tiles.build_tiles`),
         split into training and validation tiles with ``base.seed``.
     holdout
-        ``(inputs, truth)`` of the region each trial is scored on.
+        ``(inputs, truth)`` of the region each trial is scored on, or a list
+        of them (pooled RMSE); a truth may be survey picks (a DataFrame).
     n_trials
         Finished trials (complete or pruned) wanted in the study.
     space, base
@@ -172,7 +207,7 @@ class TuneJob:
     study_name: str
     storage: str
     tiles_store: str
-    holdout: tuple[xr.Dataset, xr.DataArray]
+    holdout: Holdout | list[Holdout]
     n_trials: int
     space: SearchSpace = field(default_factory=SearchSpace)
     base: TrainConfig = field(default_factory=TrainConfig)
