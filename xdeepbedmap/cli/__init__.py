@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from xdeepbedmap.cli import inference, survey, training
+from xdeepbedmap.cli import evaluate, inference, survey, training
 from xdeepbedmap.cli._args import glue_bbox
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     inference.add_commands(sub)
     training.add_commands(sub)
+    evaluate.add_commands(sub)
     survey.add_commands(sub)
     return parser
 

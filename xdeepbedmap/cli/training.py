@@ -4,31 +4,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Any
-
-import xarray as xr
 
 from xdeepbedmap.catalog import open_inputs, open_truth
 from xdeepbedmap.cli._args import (
     add_region_options,
     at_least,
     fraction,
-    parse_bbox,
     parse_seeds,
     parse_shape,
     refuse_existing,
 )
-from xdeepbedmap.cli.survey import add_point_options, evaluate_at_points
-from xdeepbedmap.evaluation import evaluate, format_table
+from xdeepbedmap.cli._regions import regions_from_args
 from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.model import export_checkpoint
 from xdeepbedmap.model.checkpoint import CheckpointError
-from xdeepbedmap.synthetic import make_region, training_regions
+from xdeepbedmap.synthetic import make_region
 from xdeepbedmap.training.regions import (
-    load_regions,
     open_holdouts,
     require_tiles,
 )
@@ -36,24 +30,6 @@ from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, spl
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
 
 __all__ = ["add_commands"]
-
-
-def _regions(args: argparse.Namespace, train_on: bool) -> list[tuple[xr.Dataset, xr.DataArray]]:
-    """The (inputs, truth) pairs a command works on: synthetic seeds or a catalog region."""
-    if args.regions:
-        return load_regions(args.regions)
-    if args.synthetic:
-        seeds, shape = parse_seeds(args.synthetic), parse_shape(args.synthetic_shape)
-        if train_on:
-            return training_regions(seeds, shape)
-        return [make_region(shape, seed=seed) for seed in seeds]
-    inputs = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
-    if args.truth:
-        import rioxarray
-
-        truth = rioxarray.open_rasterio(args.truth, masked=True, chunks={"band": 1})
-        return [(inputs, truth.squeeze("band", drop=True))]
-    return [(inputs, open_truth(args.catalog, data_dir=args.data_dir))]
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
@@ -83,7 +59,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # runs sharing one --tiles cache: one builds it, the others wait and reuse it
     with output_lock(args.tiles, wait=True) if args.tiles else contextlib.nullcontext():
         tiles = build_tiles(
-            _regions(args, train_on=True),
+            regions_from_args(args, train_on=True),
             store=args.tiles,
             layout=TileLayout(stride=args.stride, min_coverage=args.min_coverage),
             progress=True,
@@ -128,25 +104,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    if args.points:
-        return evaluate_at_points(args)
-    regions = _regions(args, train_on=False)
-    if len(regions) != 1:
-        raise ValueError("evaluate takes one region (one --synthetic seed)")
-    inputs, truth = regions[0]
-    table = evaluate(
-        inputs, truth.compute(), args.model, figure=args.figure, halo=args.halo, device=args.device
-    )
-    print(format_table(table))
-    if args.json:
-        Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
-        print(f"  wrote {args.json}")
-    if args.figure:
-        print(f"  wrote {args.figure}")
-    return 0
-
-
 def _holdout(args: argparse.Namespace) -> Any:
     if args.holdout or args.holdout_points:
         source = args.holdout or args.holdout_catalog
@@ -175,7 +132,9 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     # tune processes sharing --run-root: one builds the tile cache, the others wait for it
     layout = TileLayout(stride=args.stride, min_coverage=args.min_coverage)
     with output_lock(tiles_store, wait=True):
-        tiles = build_tiles(_regions(args, train_on=False), store=tiles_store, layout=layout)
+        tiles = build_tiles(
+            regions_from_args(args, train_on=False), store=tiles_store, layout=layout
+        )
     require_tiles(tiles, 2)
     print(f"study {args.study!r} in {args.storage}: {tiles.sizes['tile']} tiles, "
           f"{args.trials} trials, {args.workers} worker process(es)")  # fmt: skip
@@ -259,25 +218,6 @@ def _add_train(sub: Any) -> None:
     tr.set_defaults(func=_cmd_train)
 
 
-def _add_evaluate(sub: Any) -> None:
-    ev = sub.add_parser(
-        "evaluate",
-        help="RMSE and roughness of a model vs bicubic on a region with truth",
-        description="Super-resolve a region with known truth and compare with bicubic "
-        "interpolation of the 1 km bed: RMSE, MAE, bias and roughness.",
-    )
-    add_region_options(ev, default_catalog="demo")
-    ev.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
-    ev.add_argument("--halo", type=at_least(0), help="base px of context per window")
-    ev.add_argument("--figure", help="comparison PNG (with --points: the --transect PNG)")
-    ev.add_argument("--json", help="write the table as JSON")
-    ev.add_argument("--points", help="judge at these survey picks instead of a truth grid")
-    ev.add_argument("--training-points", help="picks the survey-only baseline interpolates")
-    ev.add_argument("--transect", help="x0,y0,x1,y1: elevation and roughness along this line")
-    add_point_options(ev)
-    ev.set_defaults(func=_cmd_evaluate)
-
-
 def _add_tune(sub: Any) -> None:
     tu = sub.add_parser(
         "tune",
@@ -322,7 +262,6 @@ def _add_tune(sub: Any) -> None:
 
 
 def add_commands(sub: Any) -> None:
-    """Register train, evaluate and tune."""
+    """Register train and tune."""
     _add_train(sub)
-    _add_evaluate(sub)
     _add_tune(sub)

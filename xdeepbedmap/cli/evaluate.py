@@ -1,0 +1,58 @@
+"""``xdeepbedmap evaluate``: a model against a truth grid or survey points."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from xdeepbedmap.cli._args import add_region_options, at_least
+from xdeepbedmap.cli._regions import regions_from_args
+from xdeepbedmap.cli.survey import add_point_options, evaluate_at_points
+from xdeepbedmap.evaluation import evaluate, format_table
+
+__all__ = ["add_commands"]
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.points:
+        return evaluate_at_points(args)
+    regions = regions_from_args(args, train_on=False)
+    if len(regions) != 1:
+        raise ValueError("evaluate takes one region (one --synthetic seed)")
+    inputs, truth = regions[0]
+    table = evaluate(
+        inputs, truth.compute(), args.model, figure=args.figure, halo=args.halo, device=args.device
+    )
+    print(format_table(table))
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
+        print(f"  wrote {args.json}")
+    if args.figure:
+        print(f"  wrote {args.figure}")
+    return 0
+
+
+def _add_evaluate(sub: Any) -> None:
+    ev = sub.add_parser(
+        "evaluate",
+        help="RMSE and roughness of a model vs bicubic on a region with truth",
+        description="Super-resolve a region with known truth and compare with bicubic "
+        "interpolation of the 1 km bed: RMSE, MAE, bias and roughness.",
+    )
+    add_region_options(ev, default_catalog="demo")
+    ev.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
+    ev.add_argument("--halo", type=at_least(0), help="base px of context per window")
+    ev.add_argument("--figure", help="comparison PNG (with --points: the --transect PNG)")
+    ev.add_argument("--json", help="write the table as JSON")
+    ev.add_argument("--points", help="judge at these survey picks instead of a truth grid")
+    ev.add_argument("--training-points", help="picks the survey-only baseline interpolates")
+    ev.add_argument("--transect", help="x0,y0,x1,y1: elevation and roughness along this line")
+    add_point_options(ev)
+    ev.set_defaults(func=_cmd_evaluate)
+
+
+def add_commands(sub: Any) -> None:
+    """Register evaluate."""
+    _add_evaluate(sub)
