@@ -77,6 +77,15 @@ def refuse_existing(paths: Sequence[str | PathLike[str]], overwrite: bool) -> No
             raise FileExistsError(f"--output {path} exists; pass --overwrite to replace it")
 
 
+def add_bed_source_option(parser: argparse.ArgumentParser) -> None:
+    """``--bed-source``: which of the catalog's ``bed_sources`` gives the 1 km bed."""
+    parser.add_argument(
+        "--bed-source",
+        help="bed product of the catalog's bed_sources: bedmap2 (default), bedmachine, bedmap3 "
+        "(antarctica catalog); python: open_inputs(..., bed_source=...)",
+    )
+
+
 def add_region_options(parser: argparse.ArgumentParser, default_catalog: str | None) -> None:
     """Options choosing the region(s) a training command works on: seeds or a catalog."""
     parser.add_argument(
@@ -87,4 +96,5 @@ def add_region_options(parser: argparse.ArgumentParser, default_catalog: str | N
     parser.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres")
     parser.add_argument("--truth", help="250 m truth GeoTIFF (default: the catalog's truth)")
     parser.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
+    add_bed_source_option(parser)
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")

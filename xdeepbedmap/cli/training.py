@@ -34,7 +34,12 @@ def _regions(args: argparse.Namespace, train_on: bool) -> list[tuple[xr.Dataset,
         if train_on:
             return training_regions(seeds, shape)
         return [make_region(shape, seed=seed) for seed in seeds]
-    inputs = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
+    inputs = open_inputs(
+        args.catalog,
+        region=parse_bbox(args.bbox),
+        data_dir=args.data_dir,
+        bed_source=args.bed_source,
+    )
     if args.truth:
         import rioxarray
 
