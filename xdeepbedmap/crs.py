@@ -9,6 +9,7 @@ recognised by it; :func:`same_crs` compares what defines the projection.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from xdeepbedmap.errors import XDeepBedMapError
@@ -47,6 +48,11 @@ def _same_parameters(left: Any, right: Any) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _same_text(a: str, b: str) -> bool:
+    return _same(parse_crs(a), parse_crs(b))
+
+
 def same_crs(a: Any, b: Any) -> bool:
     """Whether two CRSs are the same projection, by parameters rather than names.
 
@@ -61,7 +67,12 @@ def same_crs(a: Any, b: Any) -> bool:
         Anything :func:`parse_crs` reads (a dict is taken as CF grid-mapping
         attributes).
     """
-    left, right = parse_crs(a), parse_crs(b)
+    if isinstance(a, str) and isinstance(b, str):
+        return _same_text(a, b)  # cached: parsing a CF-built WKT takes ~0.1-1 s
+    return _same(parse_crs(a), parse_crs(b))
+
+
+def _same(left: Any, right: Any) -> bool:
     if left.equals(right, ignore_axis_order=True):
         return True
     if not (left.is_projected and right.is_projected) or not _same_parameters(left, right):

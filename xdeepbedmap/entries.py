@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xdeepbedmap.crs import parse_crs, same_crs
 from xdeepbedmap.inputs import as_raster
 
 __all__ = ["ICE_MASK_CHOICES", "open_entry", "read_ice_mask", "read_role"]
@@ -29,6 +30,7 @@ LOG = logging.getLogger("xdeepbedmap")
 CRS_ATTRIBUTES = ("crs_wkt", "spatial_ref", "proj4", "proj4text", "crs")
 #: ``ice_mask`` choices of :func:`xdeepbedmap.open_inputs` besides ``None``.
 ICE_MASK_CHOICES = ("grounded", "ice")
+_CF_CACHE: dict[str, str] = {}
 
 
 def open_entry(cat: Any, name: str, data_dir: str | None) -> tuple[Any, dict[str, Any]]:
@@ -63,25 +65,65 @@ def _pick(opened: xr.Dataset | xr.DataArray, spec: dict[str, Any], metadata: dic
     return variable
 
 
+def _grid_mapping(opened: xr.Dataset | xr.DataArray) -> tuple[str, dict[str, Any]] | None:
+    """Name and attributes of the CF grid-mapping variable the data variables point to."""
+    if not isinstance(opened, xr.Dataset):
+        return None
+    for var in opened.data_vars.values():
+        name = var.encoding.get("grid_mapping", var.attrs.get("grid_mapping"))
+        if name and name in opened.variables:
+            return str(name), dict(opened[name].attrs)
+    return None
+
+
+def _cf_wkt(attrs: dict[str, Any]) -> str:
+    """WKT of CF grid-mapping attributes, parsed once per distinct set of attributes.
+
+    pyproj needs about a second to build the datum of a CF CRS, and rioxarray
+    rebuilds it on every ``.rio.crs``: parse once, then carry a plain CRS.
+    """
+    key = repr(sorted((k, str(v)) for k, v in attrs.items()))
+    if key not in _CF_CACHE:
+        text = attrs.get("crs_wkt") or attrs.get("spatial_ref")
+        _CF_CACHE[key] = parse_crs(text if isinstance(text, str) else attrs).to_wkt()
+    return _CF_CACHE[key]
+
+
 def _with_crs(
     opened: xr.Dataset | xr.DataArray, name: str, metadata: dict[str, Any], said: set[str]
 ) -> xr.Dataset | xr.DataArray:
-    """``opened`` with a CRS: its own, a global attribute's, or the catalog's (logged once)."""
-    if opened.rio.crs is not None:
-        return opened
-    for attr in CRS_ATTRIBUTES:
-        value = opened.attrs.get(attr)
-        if isinstance(value, str) and value.strip():
-            return opened.rio.write_crs(value.strip().removeprefix("+init="))
+    """``opened`` with a CRS: its own, a global attribute's, or the catalog's (logged once).
+
+    A CRS equal to the catalog's ``crs`` in its parameters is replaced by that
+    (canonical) spelling, so later steps compare and warp nothing.
+    """
+    mapping = _grid_mapping(opened)
+    if mapping is not None:
+        found = _cf_wkt(mapping[1])
+        opened = opened.drop_vars(mapping[0])
+        for var in opened.data_vars.values():
+            var.encoding.pop("grid_mapping", None)
+            var.attrs.pop("grid_mapping", None)
+    else:
+        found = opened.rio.crs
+        for attr in CRS_ATTRIBUTES if found is None else ():
+            value = opened.attrs.get(attr)
+            if isinstance(value, str) and value.strip():
+                found = value.strip()
+                break
     crs = metadata.get("crs")
-    if crs is None:
-        return opened  # assemble refuses it, naming the variable
-    if name not in said:
-        said.add(name)
-        LOG.warning(
-            "%s: %s records no CRS; using the catalog's %s", name, metadata.get("_path"), crs
-        )
-    return opened.rio.write_crs(crs)
+    if found is None:
+        if crs is None:
+            return opened  # assemble refuses it, naming the variable
+        if name not in said:
+            said.add(name)
+            LOG.warning(
+                "%s: %s records no CRS; using the catalog's %s", name, metadata.get("_path"), crs
+            )
+        return opened.rio.write_crs(crs)
+    if crs is not None and same_crs(found, crs):
+        found = crs
+    return opened.rio.write_crs(parse_crs(found))
 
 
 def _catalog_nodata(metadata: dict[str, Any]) -> float | None:
