@@ -5,7 +5,10 @@ Two catalogs ship with the package (and are linked from the repository's
 GeoTIFFs) and ``antarctica`` (the real products, read from files you
 download; see each entry's metadata). A catalog names the entry that plays
 each role in its ``metadata.inputs`` mapping (``bed``, ``surface``, ``vx``,
-``vy``, ``accumulation``; optionally ``variable`` for multi-variable files).
+``vy``, ``accumulation``; optionally ``variable`` for multi-variable files),
+optionally the alternative beds (``metadata.bed_sources``), a categorical ice
+mask (``metadata.ice_mask``) and whether it holds real or synthetic data
+(``metadata.kind``). Reading an entry (CRS, nodata) is :mod:`xdeepbedmap.entries`.
 """
 
 from __future__ import annotations
