@@ -180,13 +180,20 @@ def write_measures(data_dir: Path, extent, version: int = 1, crs_mode: str = "cf
 OCEAN, ICE_FREE, GROUNDED, FLOATING, VOSTOK = 0, 1, 2, 3, 4
 
 
-def write_bedmachine(data_dir: Path, extent, ocean_x: float | None = None, crs_mode="cf") -> Path:
+def write_bedmachine(
+    data_dir: Path,
+    extent,
+    ocean_x: float | None = None,
+    crs_mode="cf",
+    floating: tuple[float, float] | None = None,
+) -> Path:
     """``BedMachineAntarctica-v3.nc``: 500 m, centres on multiples of 500 m.
 
     Variables ``bed``, ``surface``, ``thickness`` (float32), ``mask`` (int8:
     0 ocean, 2 grounded, 3 floating), ``errbed``; CRS as a CF ``mapping``
     variable (``crs_mode="cf"``), or only as a global ``proj4`` attribute
-    (``"global"``). West of ``ocean_x``: ocean with -800 m bathymetry.
+    (``"global"``). West of ``ocean_x``: ocean with -800 m bathymetry;
+    ``floating = (x0, x1)``: floating ice (mask 3) where ``x0 <= x < x1``.
     """
     x, y = _grid(-3_333_000.0, 500.0, extent)
     xx, yy = np.meshgrid(x, y)
@@ -196,6 +203,8 @@ def write_bedmachine(data_dir: Path, extent, ocean_x: float | None = None, crs_m
     if ocean_x is not None:
         ocean = xx < ocean_x
         bed[ocean], surface[ocean], mask[ocean] = -800.0, 0.0, OCEAN
+    if floating is not None:
+        mask[(xx >= floating[0]) & (xx < floating[1])] = FLOATING
     variables = {
         "bed": bed,
         "surface": surface,

@@ -69,7 +69,7 @@ def test_region_subset_is_a_slice(demo_region):
     inputs, _ = demo_region
     x, y = inputs.x.values, inputs.y.values
     bbox = (x[10] - 1, y[29] - 1, x[39] + 1, y[5] + 1)
-    ds = open_inputs("demo", region=bbox).compute()
+    ds = open_inputs("demo", region=bbox, margin=0).compute()
     expected = inputs.isel(
         x=slice(10, 40),
         y=slice(5, 30),
@@ -135,7 +135,7 @@ def test_antarctica_catalog_reads_real_formats(tmp_path):
     left, top = base.boundingbox.left, base.boundingbox.top
     inner = (left + 1000, top - 11000, left + 11000, top - 1000)
     with CountTasks() as counter:
-        ds = open_inputs("antarctica", data_dir=tmp_path, region=inner, chunks=5)
+        ds = open_inputs("antarctica", data_dir=tmp_path, region=inner, chunks=5, margin=0)
     assert counter.count == 0
     got = validate_inputs(ds)
     assert got.shape == (10, 10)

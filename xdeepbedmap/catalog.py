@@ -5,13 +5,15 @@ Two catalogs ship with the package (and are linked from the repository's
 GeoTIFFs) and ``antarctica`` (the real products, read from files you
 download; see each entry's metadata). A catalog names the entry that plays
 each role in its ``metadata.inputs`` mapping (``bed``, ``surface``, ``vx``,
-``vy``, ``accumulation``; optionally ``variable`` for multi-variable files).
+``vy``, ``accumulation``; optionally ``variable`` for multi-variable files),
+optionally the alternative beds (``metadata.bed_sources``), a categorical ice
+mask (``metadata.ice_mask``) and whether it holds real or synthetic data
+(``metadata.kind``). Reading an entry (CRS, nodata) is :mod:`xdeepbedmap.entries`.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,10 @@ import numpy as np
 import xarray as xr
 
 from xdeepbedmap.atomic import atomic_path
+from xdeepbedmap.entries import ICE_MASK_CHOICES, LOG, read_ice_mask, read_role
 from xdeepbedmap.grids import VARIABLES
-from xdeepbedmap.inputs import BBox, as_raster, assemble
+from xdeepbedmap.inputs import BBox, assemble
+from xdeepbedmap.region import DEFAULT_MARGIN
 
 __all__ = [
     "SHIPPED_CATALOGS",
@@ -78,38 +82,51 @@ def _resolve_data_dir(data_dir: str | PathLike[str] | None) -> str:
     return str(Path(chosen).expanduser())
 
 
-def _open_entry(cat: Any, name: str, data_dir: str | None) -> tuple[Any, dict[str, Any]]:
-    """Open catalog entry ``name``; raise FileNotFoundError saying where to get its file."""
-    if name not in cat:
-        raise ValueError(f"catalog has no entry {name!r}; entries are {sorted(cat)}")
-    entry = cat._entries[name]
-    described = entry.describe()
-    params = {p["name"] if isinstance(p, dict) else p for p in described.get("user_parameters", [])}
-    with warnings.catch_warnings():
-        # intake warns about shell templates on every parameter, used or not
-        warnings.filterwarnings("ignore", message="Shell command not executed")
-        source = entry.get(**({"data_dir": data_dir} if "data_dir" in params and data_dir else {}))
-    metadata = dict(described.get("metadata") or {})
-    url = getattr(getattr(getattr(source, "reader", None), "data", None), "url", None)
-    if isinstance(url, str) and "://" not in url and not Path(url).exists():
-        where = metadata.get("url", "see the catalog")
-        filename = metadata.get("filename", Path(url).name)
-        raise FileNotFoundError(
-            f"{name}: file {url} not found. Download it from {where} and save it as "
-            f"{filename} under the data folder (data_dir / XDEEPBEDMAP_DATA_DIR)"
+def _roles(
+    meta: dict[str, Any],
+    catalog: str | PathLike[str],
+    sources: dict[str, Any] | None,
+    bed_source: str | None,
+) -> dict[str, dict[str, Any]]:
+    """Which entry (and variable) plays each role, after ``bed_source`` and ``sources``."""
+    roles = {role: dict(spec) for role, spec in (meta.get("inputs") or {}).items()}
+    if bed_source is not None:
+        choices = meta.get("bed_sources") or {}
+        if bed_source not in choices:
+            raise ValueError(
+                f"catalog {catalog}: unknown bed_source {bed_source!r}; "
+                f"choices are {sorted(choices) or 'none (the catalog lists no bed_sources)'}"
+            )
+        roles["bed"] = dict(choices[bed_source])
+    for role, entry in (sources or {}).items():
+        if role not in VARIABLES:
+            raise ValueError(f"unknown input role {role!r}; roles are {list(VARIABLES)}")
+        roles[role] = dict(entry) if isinstance(entry, dict) else {"source": entry}
+    missing = [role for role in VARIABLES if role not in roles]
+    if missing:
+        raise ValueError(f"catalog {catalog}: metadata.inputs lacks role(s) {missing}")
+    return roles
+
+
+def _ice_mask(
+    cat: Any, meta: dict[str, Any], ice_mask: str | None, data_dir: str, said: set[str]
+) -> xr.DataArray | None:
+    """The 0/1 ice raster asked for: ``"auto"`` is ``"grounded"`` if the mask file is there."""
+    spec = meta.get("ice_mask")
+    if ice_mask is None or (ice_mask == "auto" and not spec):
+        return None
+    if not spec:
+        raise ValueError(
+            f"ice_mask={ice_mask!r}: the catalog names no ice mask (metadata.ice_mask)"
         )
-    return source, metadata
-
-
-def _read_role(cat: Any, role: str, spec: dict[str, Any], data_dir: str | None) -> xr.DataArray:
-    source, metadata = _open_entry(cat, spec["source"], data_dir)
-    opened = source.to_dask()
-    variable = spec.get("variable", metadata.get("variable"))
-    if isinstance(opened, xr.Dataset) and variable is None and "band_data" in opened:
-        variable = "band_data"
-    da = as_raster(opened, role, variable=variable)
-    da.attrs.update({"source_entry": spec["source"], "units": metadata.get("units", "")})
-    return da
+    which = "grounded" if ice_mask == "auto" else ice_mask
+    try:
+        return read_ice_mask(cat, spec, which, data_dir, said)
+    except FileNotFoundError as err:
+        if ice_mask != "auto":
+            raise
+        LOG.warning("no ice mask: %s", err)
+        return None
 
 
 def open_inputs(
@@ -117,7 +134,11 @@ def open_inputs(
     region: BBox | None = None,
     chunks: int | tuple[int, int] | None = 256,
     data_dir: str | PathLike[str] | None = None,
-    sources: dict[str, str] | None = None,
+    sources: dict[str, Any] | None = None,
+    *,
+    bed_source: str | None = None,
+    ice_mask: str | None = "auto",
+    margin: int | None = None,
 ) -> xr.Dataset:
     """Open the canonical input Dataset from a catalog, dask-backed and lazy.
 
@@ -129,6 +150,8 @@ def open_inputs(
         ``"demo"`` (default), ``"antarctica"`` or the path of a catalog YAML.
     region : tuple of float, optional
         ``(xmin, ymin, xmax, ymax)`` in EPSG:3031 metres; default: the bed's extent.
+        The Dataset covers the region grown by ``margin``; crop results back
+        with :func:`xdeepbedmap.region.crop_to_region`.
     chunks : int or tuple of int, optional
         Base-grid chunk size; nested variables get 10x (surface) and 2x
         (velocity) chunks so that chunks nest.
@@ -136,26 +159,54 @@ def open_inputs(
         Folder of downloaded files for catalogs with a ``data_dir`` parameter
         (default: ``$XDEEPBEDMAP_DATA_DIR`` or ``~/.local/share/xdeepbedmap``).
     sources : dict, optional
-        Override which entry plays a role, e.g. ``{"bed": "bedmachine_bed"}``.
+        Override which entry plays a role: an entry name, or
+        ``{"source": entry, "variable": name}``, e.g.
+        ``{"vx": {"source": "measures_velocity_v2", "variable": "VX"}}``.
+    bed_source : str, optional
+        A name from the catalog's ``metadata.bed_sources`` (``antarctica``:
+        ``"bedmap2"`` (default), ``"bedmachine"``, ``"bedmap3"``).
+    ice_mask : {"auto", "grounded", "ice", None}
+        Add ``ice_mask``, the fraction (0..1) of each 1 km base pixel covered
+        by grounded ice (``"grounded"``) or by grounded or floating ice
+        (``"ice"``), from the catalog's ``metadata.ice_mask`` source
+        (BedMachine ``mask``). ``"auto"`` (default): grounded, when the
+        catalog names a mask and its file is present; ``None``: no mask.
+    margin : int, optional
+        With ``region``: base pixels of true data added on every side (fewer
+        where the bed ends), so results near the region's edge do not depend
+        on it; default :data:`xdeepbedmap.region.DEFAULT_MARGIN`. The region
+        itself is recorded in ``attrs["xdeepbedmap_region"]``.
 
     Returns
     -------
     xarray.Dataset
-        ``bed``, ``accumulation``, ``surface``, ``vx``, ``vy`` on nested grids.
+        ``bed``, ``accumulation``, ``surface``, ``vx``, ``vy`` on nested grids,
+        optionally ``ice_mask`` (chunked like ``bed``); ``attrs["catalog_kind"]``
+        is the catalog's ``metadata.kind`` (``"real"`` or ``"synthetic"``).
     """
+    if ice_mask not in (None, "auto", *ICE_MASK_CHOICES):
+        raise ValueError(f"ice_mask must be 'auto', 'grounded', 'ice' or None, got {ice_mask!r}")
     cat = open_catalog(catalog)
-    roles = dict((cat.metadata or {}).get("inputs") or {})
-    for role, entry in (sources or {}).items():
-        if role not in VARIABLES:
-            raise ValueError(f"unknown input role {role!r}; roles are {list(VARIABLES)}")
-        roles[role] = {"source": entry}
-    missing = [role for role in VARIABLES if role not in roles]
-    if missing:
-        raise ValueError(f"catalog {catalog}: metadata.inputs lacks role(s) {missing}")
+    meta = dict(cat.metadata or {})
+    roles = _roles(meta, catalog, sources, bed_source)
     resolved = _resolve_data_dir(data_dir)
-    rasters = {role: _read_role(cat, role, roles[role], resolved) for role in VARIABLES}
-    ds = assemble(**rasters, bbox=region, chunks=chunks)
+    said: set[str] = set()  # entries whose missing CRS was reported already
+    rasters = {role: read_role(cat, role, roles[role], resolved, said) for role in VARIABLES}
+    mask = _ice_mask(cat, meta, ice_mask, resolved, said)
+    margin = DEFAULT_MARGIN if margin is None else int(margin)
+    ds = assemble(**rasters, bbox=region, chunks=chunks, margin=margin, ice_mask=mask)
     ds.attrs["catalog"] = str(catalog)
+    ds.attrs["catalog_kind"] = str(meta.get("kind", "unknown"))
+    ds.attrs["bed_source"] = str(roles["bed"]["source"])
+    if mask is not None:
+        which = "grounded" if ice_mask == "auto" else ice_mask
+        ds["ice_mask"].attrs.update(
+            {
+                "long_name": f"fraction of the 1 km cell covered by {which} ice",
+                "units": "1",
+                "classes": list(meta["ice_mask"][which]),
+            }
+        )
     return ds
 
 
@@ -168,7 +219,7 @@ def open_truth(
     spec = (cat.metadata or {}).get("truth")
     if not spec:
         raise ValueError(f"catalog {catalog} names no ground truth (metadata.truth)")
-    return _read_role(cat, "truth", spec, _resolve_data_dir(data_dir))
+    return read_role(cat, "truth", spec, _resolve_data_dir(data_dir), set())
 
 
 def _write_tif(da: xr.DataArray, path: Path) -> Path:

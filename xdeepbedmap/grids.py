@@ -22,6 +22,7 @@ import xarray as xr
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
+from xdeepbedmap.crs import same_crs
 from xdeepbedmap.errors import XDeepBedMapError
 
 __all__ = [
@@ -260,7 +261,7 @@ def validate_inputs(
         raise NestingError(
             f"input Dataset lacks variable(s) {missing}; it has {sorted(map(str, ds.data_vars))}"
         )
-    want_crs = _normalise_crs(crs)
+    _normalise_crs(crs)  # refuse an unparsable expected CRS early
     for name, (ydim, xdim, _) in VARIABLES.items():
         da = ds[name]
         if da.dims != (ydim, xdim):
@@ -270,7 +271,7 @@ def validate_inputs(
             raise NestingError(
                 f"{name}: no CRS recorded, expected {crs}; set it with ds.rio.write_crs({crs!r})"
             )
-        if _normalise_crs(found) != want_crs:
+        if not same_crs(found, crs):  # by projection parameters, not names
             raise NestingError(f"{name}: CRS {found}, expected {crs}")
 
     base = grid_of(ds["bed"], "bed")

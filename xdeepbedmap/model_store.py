@@ -12,6 +12,7 @@ import hashlib
 import json
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -22,7 +23,15 @@ import torch
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint
 from xdeepbedmap.model.checkpoint import model_digest, read_checkpoint_metadata, save_checkpoint
 
-__all__ = ["BUNDLED_MODEL", "ModelSpec", "load_model", "resolve_device", "resolve_model"]
+__all__ = [
+    "BUNDLED_MODEL",
+    "DemoModelOnRealDataWarning",
+    "ModelSpec",
+    "check_model_for_data",
+    "load_model",
+    "resolve_device",
+    "resolve_model",
+]
 
 #: The demo model trained on synthetic regions (see docs/training.md).
 BUNDLED_MODEL = Path(__file__).parent / "data" / "demo_model.safetensors"
@@ -210,3 +219,46 @@ def _copy_to(model: Generator, device: torch.device, dtype: torch.dtype) -> Gene
 def cache_size() -> int:
     """Number of (model, device, dtype) entries loaded in this process."""
     return len(_CACHE)
+
+
+class DemoModelOnRealDataWarning(UserWarning):
+    """The bundled demo model (synthetic training data) was used on real products."""
+
+
+#: Output attribute recording that the demo model ran on real data.
+DEMO_MODEL_NOTE = (
+    "bundled demo model, trained on synthetic regions only, applied to real products: "
+    "not a DeepBedMap bed; convert the published weights (docs/model.md) and pass them as model"
+)
+
+
+def check_model_for_data(model: object, ds: Any) -> dict[str, str]:
+    """Warn when the bundled demo model is about to run on a real catalog's inputs.
+
+    Call it where ``model=None`` is resolved; merge what it returns into the
+    output's attributes.
+
+    Parameters
+    ----------
+    model : object
+        What the user passed as ``model`` (``None`` means the bundled demo model).
+    ds : xarray.Dataset
+        The inputs; ``ds.attrs["catalog_kind"] == "real"`` marks real products
+        (set by :func:`xdeepbedmap.open_inputs` from the catalog's metadata).
+
+    Returns
+    -------
+    dict
+        ``{"model_warning": ...}`` when the demo model meets real data, else ``{}``.
+    """
+    demo = model is None or (
+        isinstance(model, (str, PathLike)) and Path(model).resolve() == BUNDLED_MODEL.resolve()
+    )
+    if not demo or ds.attrs.get("catalog_kind") != "real":
+        return {}
+    warnings.warn(
+        f"{ds.attrs.get('catalog', 'this catalog')}: {DEMO_MODEL_NOTE}",
+        DemoModelOnRealDataWarning,
+        stacklevel=2,
+    )
+    return {"model_warning": DEMO_MODEL_NOTE}

@@ -125,6 +125,15 @@ def refuse_existing(paths: Sequence[str | PathLike[str]], overwrite: bool) -> No
             raise FileExistsError(f"--output {path} exists; pass --overwrite to replace it")
 
 
+def add_bed_source_option(parser: argparse.ArgumentParser) -> None:
+    """``--bed-source``: which of the catalog's ``bed_sources`` gives the 1 km bed."""
+    parser.add_argument(
+        "--bed-source",
+        help="bed product of the catalog's bed_sources: bedmap2 (default), bedmachine, bedmap3 "
+        "(antarctica catalog); python: open_inputs(..., bed_source=...)",
+    )
+
+
 def add_region_options(parser: argparse.ArgumentParser, default_catalog: str | None) -> None:
     """Options choosing the region(s) a training command works on: seeds or a catalog."""
     parser.add_argument(
@@ -146,4 +155,5 @@ def add_region_options(parser: argparse.ArgumentParser, default_catalog: str | N
         default=1.0,
         help="valid truth fraction a tile needs (1.0: NaN-free; below 1 NaN truth is filled)",
     )
+    add_bed_source_option(parser)
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")

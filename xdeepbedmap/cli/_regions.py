@@ -25,7 +25,12 @@ def regions_from_args(
         if train_on:
             return training_regions(seeds, shape)
         return [make_region(shape, seed=seed) for seed in seeds]
-    inputs = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
+    inputs = open_inputs(
+        args.catalog,
+        region=parse_bbox(args.bbox),
+        data_dir=args.data_dir,
+        bed_source=args.bed_source,
+    )
     if args.truth:
         import rioxarray
 

@@ -16,12 +16,14 @@ from xdeepbedmap._version import __version__
 from xdeepbedmap.atomic import partial_path
 from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.catalog import open_inputs, open_truth, write_demo_data
-from xdeepbedmap.cli._args import at_least, parse_bbox, refuse_existing
+from xdeepbedmap.cli._args import add_bed_source_option, at_least, parse_bbox, refuse_existing
 from xdeepbedmap.inference import superresolve
 from xdeepbedmap.io import check_outputs, open_output, write_outputs
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint, save_checkpoint
 from xdeepbedmap.model.timing import time_forward
+from xdeepbedmap.model_store import check_model_for_data
 from xdeepbedmap.plot import plot_comparison, plot_inputs
+from xdeepbedmap.region import crop_to_region
 
 __all__ = ["add_commands"]
 
@@ -63,7 +65,7 @@ def _cmd_make_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot_inputs(args: argparse.Namespace) -> int:
-    ds = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
+    ds = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir, margin=0)
     truth = open_truth(args.catalog, data_dir=args.data_dir) if args.truth else None
     plot_inputs(ds, truth=truth, path=args.output)
     print(f"wrote {args.output}")
@@ -95,7 +97,11 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
     if args.figure and Path(args.figure).suffix.lower() != ".png":
         raise ValueError(f"--figure {args.figure}: expected a .png path")
     ds = open_inputs(
-        args.catalog, region=parse_bbox(args.bbox), chunks=args.chunks, data_dir=args.data_dir
+        args.catalog,
+        region=parse_bbox(args.bbox),
+        chunks=args.chunks,
+        data_dir=args.data_dir,
+        bed_source=args.bed_source,
     )
     result = superresolve(
         ds,
@@ -106,7 +112,10 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
     )
-    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    # drop the margin of true data open_inputs read around --bbox (a no-op without one)
+    result = crop_to_region(result, ds)
+    result.attrs.update(check_model_for_data(args.model, ds))
+    ny, nx = result.sizes["y"] // 4, result.sizes["x"] // 4
     n_chunks = len(result.chunks[0]) * len(result.chunks[1])
     print(
         f"super-resolving {ny} x {nx} base px ({4 * ny} x {4 * nx} output px) from "
@@ -132,8 +141,8 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         if args.truth:
             truth = open_truth(args.catalog, data_dir=args.data_dir)
             truth = truth.sel(x=result.x, y=result.y, method="nearest", tolerance=1.0)
-        beds = {"bicubic": bicubic(ds), "DeepBedMap": open_output(written[0])}
-        plot_comparison(ds, beds, truth, args.figure)
+        beds = {"bicubic": crop_to_region(bicubic(ds), ds), "DeepBedMap": open_output(written[0])}
+        plot_comparison(crop_to_region(ds, ds), beds, truth, args.figure)
         written.append(Path(args.figure))
     print(
         f"done in {elapsed:.1f} s: {ny * nx / elapsed:,.0f} base px/s "
@@ -167,6 +176,7 @@ def _add_superresolve(sub: Any) -> None:
     sr.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     sr.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     sr.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
+    add_bed_source_option(sr)
     sr.add_argument(
         "--output",
         action="append",
