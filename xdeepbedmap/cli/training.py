@@ -20,7 +20,7 @@ from xdeepbedmap.cli._args import (
 )
 from xdeepbedmap.evaluation import evaluate, format_table
 from xdeepbedmap.model import export_checkpoint
-from xdeepbedmap.synthetic import make_region, training_regions
+from xdeepbedmap.synthetic import WORLDS, make_region, training_regions
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
 
@@ -32,8 +32,8 @@ def _regions(args: argparse.Namespace, train_on: bool) -> list[tuple[xr.Dataset,
     if args.synthetic:
         seeds, shape = parse_seeds(args.synthetic), parse_shape(args.synthetic_shape)
         if train_on:
-            return training_regions(seeds, shape)
-        return [make_region(shape, seed=seed) for seed in seeds]
+            return training_regions(seeds, shape, world=args.synthetic_world)
+        return [make_region(shape, seed=seed, **WORLDS[args.synthetic_world]) for seed in seeds]
     inputs = open_inputs(args.catalog, region=parse_bbox(args.bbox), data_dir=args.data_dir)
     if args.truth:
         import rioxarray
@@ -67,8 +67,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--output {output}: expected a .safetensors checkpoint path")
     refuse_existing([output], args.overwrite)
     config = _train_config(args)
+    regions = _regions(args, train_on=True)
+    if args.blind_conditioning:
+        from xdeepbedmap.conditioning import blind
+
+        regions = [(blind(inputs), truth) for inputs, truth in regions]
     tiles = build_tiles(
-        _regions(args, train_on=True),
+        regions,
         store=args.tiles,
         layout=TileLayout(stride=args.stride),
         progress=True,
@@ -76,10 +81,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
     print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
     source = (
-        {"synthetic_seeds": args.synthetic, "synthetic_shape": args.synthetic_shape}
+        {
+            "synthetic_seeds": args.synthetic,
+            "synthetic_shape": args.synthetic_shape,
+            "synthetic_world": args.synthetic_world,
+        }
         if args.synthetic
         else {"catalog": str(args.catalog), "bbox": args.bbox}
     )
+    source["blind_conditioning"] = bool(args.blind_conditioning)
     started = time.perf_counter()
     result = train(
         TileDataset(tiles, train_idx),
@@ -124,7 +134,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _holdout(args: argparse.Namespace) -> tuple[xr.Dataset, xr.DataArray]:
     if args.synthetic:
-        return make_region(parse_shape(args.synthetic_shape), seed=args.holdout_seed)
+        return make_region(
+            parse_shape(args.synthetic_shape),
+            seed=args.holdout_seed,
+            **WORLDS[args.synthetic_world],
+        )
     inputs = open_inputs(args.holdout_catalog, data_dir=args.data_dir)
     return inputs, open_truth(args.holdout_catalog, data_dir=args.data_dir).compute()
 
@@ -199,6 +213,12 @@ def _add_train(sub: Any) -> None:
     tr.add_argument("--output", required=True, help="checkpoint to write (.safetensors)")
     tr.add_argument("--run-dir", default="runs/train", help="state, metrics and loss curve")
     tr.add_argument("--tiles", help="Zarr store caching the tiles (built once)")
+    tr.add_argument(
+        "--blind-conditioning",
+        action="store_true",
+        help="train a bed-only model: surface, velocity and accumulation set to constants "
+        "(xdeepbedmap.conditioning.blind; run it on blind inputs too)",
+    )
     tr.add_argument("--stride", type=int, default=36, help="tile stride, 250 m px (default 36)")
     tr.add_argument("--validation-fraction", type=float, default=0.05)
     tr.add_argument("--blocks", type=int, default=12, help="residual blocks (default 12)")
