@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xdeepbedmap-installed
 
-.PHONY: install test lint demo demo-model bench clean
+.PHONY: install test lint demo demo-model demo-model-world demo-model-bed-only ablation bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,31 @@ demo-model: $(STAMP)
 	$(VENV)/bin/xdeepbedmap train --synthetic 100-107 --synthetic-shape 64x64 --stride 12 \
 		--blocks 4 --batch-size 32 --epochs 12 --bed-skip --seed 0 --half --overwrite \
 		--run-dir $(DEMO_MODEL_RUN) --output xdeepbedmap/data/demo_model.safetensors
+
+# WORLD=v2 retrains on the survey-bed, slip-physics world (issue 18); then
+# make v2 the default world (synthetic.WORLDS, make_region) and regenerate the
+# demo catalog with catalog.write_demo_data, or the demo shows a v1 region.
+WORLD ?= v1
+demo-model-world: $(STAMP)
+	$(VENV)/bin/xdeepbedmap train --synthetic 100-107 --synthetic-shape 64x64 --stride 12 \
+		--synthetic-world $(WORLD) \
+		--blocks 4 --batch-size 32 --epochs 12 --bed-skip --seed 0 --half --overwrite \
+		--run-dir $(DEMO_MODEL_RUN)-$(WORLD) --output runs/demo_model_$(WORLD).safetensors
+
+# The same network trained without conditioning (blind inputs): the bed-only
+# model the ablation compares against (same seeds, same schedule).
+demo-model-bed-only: $(STAMP)
+	$(VENV)/bin/xdeepbedmap train --synthetic 100-107 --synthetic-shape 64x64 --stride 12 \
+		--synthetic-world $(WORLD) --blind-conditioning \
+		--blocks 4 --batch-size 32 --epochs 12 --bed-skip --seed 0 --half --overwrite \
+		--run-dir $(DEMO_MODEL_RUN)-bed-only-$(WORLD) \
+		--output runs/demo_model_bed_only_$(WORLD).safetensors
+
+# Ablation of the conditioning inputs on the held-out demo region (docs/ablation_$(WORLD).md)
+ABLATION_MODEL ?= runs/demo_model_$(WORLD).safetensors
+ablation: $(STAMP)
+	$(PY) benchmarks/ablation.py --world $(WORLD) --model $(ABLATION_MODEL) \
+		--bed-only-model runs/demo_model_bed_only_$(WORLD).safetensors
 
 # asv's quick mode (each benchmark once) in this environment; see docs/performance.md
 bench: $(STAMP)

@@ -142,6 +142,12 @@ def add_region_options(parser: argparse.ArgumentParser, default_catalog: str | N
     parser.add_argument(
         "--synthetic-shape", default="64x64", type=_shape, help="base px per synthetic region"
     )
+    parser.add_argument(
+        "--synthetic-world",
+        default="v1",
+        choices=("v1", "v2"),
+        help="synthetic world: v1 (block-mean bed, default) or v2 (survey bed, slip physics)",
+    )
     parser.add_argument("--catalog", default=default_catalog, help="catalog name or YAML path")
     parser.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres")
     parser.add_argument("--truth", help="250 m truth GeoTIFF (default: the catalog's truth)")

@@ -8,7 +8,7 @@ import xarray as xr
 
 from xdeepbedmap.catalog import open_inputs, open_truth
 from xdeepbedmap.cli._args import parse_bbox, parse_seeds, parse_shape
-from xdeepbedmap.synthetic import make_region, training_regions
+from xdeepbedmap.synthetic import WORLDS, make_region, training_regions
 from xdeepbedmap.training.regions import load_regions
 
 __all__ = ["regions_from_args"]
@@ -23,8 +23,9 @@ def regions_from_args(
     if args.synthetic:
         seeds, shape = parse_seeds(args.synthetic), parse_shape(args.synthetic_shape)
         if train_on:
-            return training_regions(seeds, shape)
-        return [make_region(shape, seed=seed) for seed in seeds]
+            return training_regions(seeds, shape, world=args.synthetic_world)
+        world = WORLDS[args.synthetic_world]
+        return [make_region(shape, seed=seed, **world) for seed in seeds]
     inputs = open_inputs(
         args.catalog,
         region=parse_bbox(args.bbox),

@@ -21,7 +21,7 @@ from xdeepbedmap.cli._regions import regions_from_args
 from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.model import export_checkpoint
 from xdeepbedmap.model.checkpoint import CheckpointError
-from xdeepbedmap.synthetic import make_region
+from xdeepbedmap.synthetic import WORLDS, make_region
 from xdeepbedmap.training.regions import (
     open_holdouts,
     require_tiles,
@@ -56,10 +56,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--output {output}: expected a .safetensors checkpoint path")
     refuse_existing([output], args.overwrite)
     config = _train_config(args)
+    regions = regions_from_args(args, train_on=True)
+    if args.blind_conditioning:
+        from xdeepbedmap.conditioning import blind
+
+        regions = [(blind(inputs), truth) for inputs, truth in regions]
     # runs sharing one --tiles cache: one builds it, the others wait and reuse it
     with output_lock(args.tiles, wait=True) if args.tiles else contextlib.nullcontext():
         tiles = build_tiles(
-            regions_from_args(args, train_on=True),
+            regions,
             store=args.tiles,
             layout=TileLayout(stride=args.stride, min_coverage=args.min_coverage),
             progress=True,
@@ -68,12 +73,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
     print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
     source = (
-        {"synthetic_seeds": args.synthetic, "synthetic_shape": args.synthetic_shape}
+        {
+            "synthetic_seeds": args.synthetic,
+            "synthetic_shape": args.synthetic_shape,
+            "synthetic_world": args.synthetic_world,
+        }
         if args.synthetic
         else {"catalog": str(args.catalog), "bbox": args.bbox}
     )
     if args.regions:
         source = {"regions": str(args.regions), "min_coverage": args.min_coverage}
+    source["blind_conditioning"] = bool(args.blind_conditioning)
     started = time.perf_counter()
     result = train(
         TileDataset(tiles, train_idx),
@@ -109,7 +119,11 @@ def _holdout(args: argparse.Namespace) -> Any:
         source = args.holdout or args.holdout_catalog
         return open_holdouts(source, args.holdout_points, data_dir=args.data_dir)
     if args.synthetic:
-        return make_region(parse_shape(args.synthetic_shape), seed=args.holdout_seed)
+        return make_region(
+            parse_shape(args.synthetic_shape),
+            seed=args.holdout_seed,
+            **WORLDS[args.synthetic_world],
+        )
     inputs = open_inputs(args.holdout_catalog, data_dir=args.data_dir)
     return inputs, open_truth(args.holdout_catalog, data_dir=args.data_dir).compute()
 
@@ -188,6 +202,12 @@ def _add_train(sub: Any) -> None:
     tr.add_argument("--output", required=True, help="checkpoint to write (.safetensors)")
     tr.add_argument("--run-dir", default="runs/train", help="state, metrics and loss curve")
     tr.add_argument("--tiles", help="Zarr store caching the tiles (built once)")
+    tr.add_argument(
+        "--blind-conditioning",
+        action="store_true",
+        help="train a bed-only model: surface, velocity and accumulation set to constants "
+        "(xdeepbedmap.conditioning.blind; run it on blind inputs too)",
+    )
     tr.add_argument(
         "--stride", type=at_least(1), default=36, help="tile stride, 250 m px (default 36)"
     )

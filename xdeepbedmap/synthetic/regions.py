@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 
 from xdeepbedmap.grids import BASE_RESOLUTION, OUTPUT_FACTOR, grid_coords, zoom_in
 from xdeepbedmap.nodata import fill_nearest
+from xdeepbedmap.synthetic.bedmap_like import survey_bed
 from xdeepbedmap.synthetic.constants import (
     ACCUMULATION_VARIABILITY,
     BED_SMOOTHING_SIGMA,
@@ -17,14 +18,42 @@ from xdeepbedmap.synthetic.constants import (
     MIN_THICKNESS,
     SURFACE_ROUGHNESS,
 )
-from xdeepbedmap.synthetic.ice import _interp_to, _surface_250, _velocity_250
+from xdeepbedmap.synthetic.ice import (
+    _interp_to,
+    _surface_250,
+    _surface_250_v2,
+    _velocity_250,
+    _velocity_250_v2,
+)
 from xdeepbedmap.synthetic.terrain import _nan_gaussian, _smooth_noise, block_mean, make_truth
 from xdeepbedmap.truth import base_grid_of_truth
 
-__all__ = ["inputs_from_bed", "make_region", "training_regions"]
+__all__ = ["WORLDS", "inputs_from_bed", "make_region", "training_regions"]
+
+BedModel = Literal["block_mean", "survey"]
+Physics = Literal["v1", "v2"]
+#: Named synthetic worlds: "v1" is today's (and the bundled model's), "v2" the
+#: BEDMAP2-like survey bed under slip-ratio-dependent ice physics.
+WORLDS: dict[str, dict[str, str]] = {
+    "v1": {"bed_model": "block_mean", "physics": "v1"},
+    "v2": {"bed_model": "survey", "physics": "v2"},
+}
+_PHYSICS = {"v1": (_surface_250, _velocity_250), "v2": (_surface_250_v2, _velocity_250_v2)}
 
 
-def inputs_from_bed(truth: xr.DataArray, seed: int = 0) -> xr.Dataset:
+def _check_options(bed_model: str, physics: str) -> None:
+    if bed_model not in ("block_mean", "survey"):
+        raise ValueError(f"bed_model must be 'block_mean' or 'survey', got {bed_model!r}")
+    if physics not in _PHYSICS:
+        raise ValueError(f"physics must be one of {sorted(_PHYSICS)}, got {physics!r}")
+
+
+def inputs_from_bed(
+    truth: xr.DataArray,
+    seed: int = 0,
+    bed_model: BedModel = "block_mean",
+    physics: Physics = "v1",
+) -> xr.Dataset:
     """Derive the four DeepBedMap inputs from a 250 m true bed.
 
     Parameters
@@ -33,8 +62,14 @@ def inputs_from_bed(truth: xr.DataArray, seed: int = 0) -> xr.Dataset:
         Bed elevation (m) on (``y``, ``x``) at 250 m, sizes divisible by 4,
         NaN where there is no data (ocean). Without a CRS, EPSG:3031 is assumed.
     seed : int
-        Seed of the small random parts (surface roughness, accumulation
-        variability).
+        Seed of the random parts (surface roughness, accumulation
+        variability, the synthetic survey).
+    bed_model : {"block_mean", "survey"}
+        How the 1 km bed is made: the smoothed block mean of the truth (a
+        perfectly surveyed BEDMAP2), or interpolated from synthetic survey
+        lines (:mod:`xdeepbedmap.synthetic.bedmap_like`).
+    physics : {"v1", "v2"}
+        Surface and velocity physics (:mod:`xdeepbedmap.synthetic.ice`).
 
     Returns
     -------
@@ -43,15 +78,21 @@ def inputs_from_bed(truth: xr.DataArray, seed: int = 0) -> xr.Dataset:
         (100 m), ``vx``, ``vy`` (500 m), see :mod:`xdeepbedmap.grids`.
         The physics of each field is described in this module's docstring.
     """
+    _check_options(bed_model, physics)
     base = base_grid_of_truth(truth)
     rng = np.random.default_rng(seed + 7919)
     pixel = base.resolution.x / OUTPUT_FACTOR
     true_bed = np.asarray(truth.values, dtype=np.float64)
 
-    bed_1km = _nan_gaussian(block_mean(true_bed, OUTPUT_FACTOR), BED_SMOOTHING_SIGMA)
-    surface_250 = _surface_250(true_bed, pixel)
+    plain = block_mean(true_bed, OUTPUT_FACTOR)
+    if bed_model == "survey":
+        bed_1km = np.where(np.isnan(plain), np.nan, survey_bed(truth, seed)[0])
+    else:
+        bed_1km = _nan_gaussian(plain, BED_SMOOTHING_SIGMA)
+    surface_fn, velocity_fn = _PHYSICS[physics]
+    surface_250 = surface_fn(true_bed, pixel)
     surface_100 = _surface_100(surface_250, true_bed, rng)
-    vx_250, vy_250 = _velocity_250(surface_250, true_bed, pixel)
+    vx_250, vy_250 = velocity_fn(surface_250, true_bed, pixel)
     surface_1km = block_mean(surface_250, OUTPUT_FACTOR)
     accumulation = _accumulation(surface_1km, bed_1km, rng)
     bed_1km = np.where(np.isnan(surface_1km), np.nan, bed_1km)
@@ -139,6 +180,8 @@ def make_region(
     seed: int = 0,
     origin: tuple[float, float] = DEFAULT_ORIGIN,
     ocean: bool = True,
+    bed_model: BedModel = "block_mean",
+    physics: Physics = "v1",
 ) -> tuple[xr.Dataset, xr.DataArray]:
     """Generate a synthetic region: canonical inputs on a ``shape`` base grid and the truth.
 
@@ -152,6 +195,8 @@ def make_region(
         ``(left, top)`` pixel edges in EPSG:3031 metres (snapped to whole km).
     ocean : bool
         Whether the region has a no-data ocean corner.
+    bed_model, physics : str
+        See :func:`inputs_from_bed`; ``**WORLDS[name]`` picks a named world.
 
     Returns
     -------
@@ -168,11 +213,11 @@ def make_region(
         origin=(left, top),
         ocean=ocean,
     )
-    return inputs_from_bed(truth, seed=seed), truth
+    return inputs_from_bed(truth, seed=seed, bed_model=bed_model, physics=physics), truth
 
 
 def training_regions(
-    seeds: Sequence[int], shape: tuple[int, int] = (64, 64)
+    seeds: Sequence[int], shape: tuple[int, int] = (64, 64), world: str = "v1"
 ) -> list[tuple[xr.Dataset, xr.DataArray]]:
     """Synthetic regions to train on, one per seed; the demo region is refused.
 
@@ -185,11 +230,13 @@ def training_regions(
         One region per seed (see :func:`make_region`).
     shape : tuple of int
         ``(ny, nx)`` of each region's 1 km base grid.
+    world : str
+        A key of :data:`WORLDS`.
 
     Raises
     ------
     ValueError
-        If ``seeds`` holds the demo region's seed.
+        If ``seeds`` holds the demo region's seed, or ``world`` is unknown.
     """
     # catalog is a layer above this module (it writes the demo region with make_region)
     from xdeepbedmap.catalog import DEMO_SEED
@@ -198,4 +245,6 @@ def training_regions(
         raise ValueError(
             f"seed {DEMO_SEED} is the demo region, held out for evaluation; train on others"
         )
-    return [make_region(shape, seed=seed) for seed in seeds]
+    if world not in WORLDS:
+        raise ValueError(f"world must be one of {sorted(WORLDS)}, got {world!r}")
+    return [make_region(shape, seed=seed, **WORLDS[world]) for seed in seeds]

@@ -66,11 +66,17 @@ def input_scaling(tiles: TileDataset) -> dict[str, tuple[float, float]]:
     one scale between vx and vy. ``tiles`` must be loaded (:meth:`TileDataset.load`).
     """
     x, w1, w2, w3, _ = tiles.tensors()
+
+    def spread(value: float) -> float:
+        # a constant input (blind conditioning, bed-only model) has no spread:
+        # scale 1 standardises it to 0 instead of dividing by zero
+        return value if value > 0 else 1.0
+
     return {
-        "bed": (float(x.mean()), float(x.std())),
-        "surface": (float(w1.mean()), float(w1.std())),
-        "velocity": (0.0, float(w2.pow(2).mean().sqrt())),
-        "accumulation": (float(w3.mean()), float(w3.std())),
+        "bed": (float(x.mean()), spread(float(x.std()))),
+        "surface": (float(w1.mean()), spread(float(w1.std()))),
+        "velocity": (0.0, spread(float(w2.pow(2).mean().sqrt()))),
+        "accumulation": (float(w3.mean()), spread(float(w3.std()))),
     }
 
 
