@@ -24,6 +24,7 @@ the task time splits between read, host work, network and write
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from dataclasses import replace
@@ -103,6 +104,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--inputs", choices=["lazy", "zarr", "geotiff"], default="lazy")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "xdbm-continent"))
     parser.add_argument("--threads", type=int, default=None, help="dask threads (default: CPUs)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--skip-graph", action="store_true", help="skip the whole-continent graph")
     return parser.parse_args()
 
@@ -157,19 +159,30 @@ def main() -> None:
             seconds = time.perf_counter() - start
         stored = open_zarr_output(f"{tmp}/bed.zarr")["bed"].data
         skipped = all_nodata_chunks(stored, out.data.chunks)
-    _summary(part, out, seconds, skipped)
+    figures = _summary(part, out, seconds, skipped)
     print(timer.report(seconds, threads))
+    if args.json:
+        figures.update(threads=threads, device=str(device), inputs=args.inputs)
+        figures["split_seconds"] = dict(timer.seconds)
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
-def _summary(part: xr.Dataset, out: xr.DataArray, seconds: float, skipped: int) -> None:
+def _summary(
+    part: xr.Dataset, out: xr.DataArray, seconds: float, skipped: int
+) -> dict[str, object]:
     pixels = part.sizes["y"] * part.sizes["x"]
     land = float(np.mean(np.isfinite(part.bed.values))) if part.sizes["y"] <= 2048 else np.nan
     print(f"window {part.sizes['y']} x {part.sizes['x']} base px ({land:.0%} land), "
           f"{out.attrs['compute_dtype']}: {seconds:.1f} s to Zarr, {pixels / seconds:,.0f} base "
           f"px/s, {skipped} of {out.data.npartitions} chunks skipped (all no data)")  # fmt: skip
     land_pixels = np.pi * RADIUS**2
+    minutes = land_pixels / (pixels * land / seconds) / 60
     print(f"continent ({land_pixels / 1e6:.1f} M land base px) at the land rate: "
-          f"{land_pixels / (pixels * land / seconds) / 60:.1f} min")  # fmt: skip
+          f"{minutes:.1f} min")  # fmt: skip
+    return {"window_base_px": [part.sizes["y"], part.sizes["x"]], "land_fraction": land,
+            "precision": out.attrs["compute_dtype"], "seconds": seconds,
+            "base_px_per_s": pixels / seconds, "chunks": out.data.npartitions,
+            "chunks_skipped": skipped, "continent_minutes_extrapolated": minutes}  # fmt: skip
 
 
 if __name__ == "__main__":
