@@ -32,15 +32,15 @@ def cached_inputs(part: xr.Dataset, cache: Path, kind: str, chunks: int) -> xr.D
     tag = f"{part.sizes['y']}x{part.sizes['x']}-{int(part.x[0])}-{int(part.y[0])}-c{chunks}"
     if kind == "zarr":
         store = cache / f"inputs-{tag}.zarr"
-        if not (store / "zarr.json").exists() and not (store / ".zmetadata").exists():
+        if not any((store / marker).exists() for marker in ("zarr.json", ".zgroup")):
             encoding = {
                 name: {"chunks": (factor * chunks, factor * chunks)}
                 for name, (_, _, factor) in VARIABLES.items()
             }
             part.chunk({d: c for d, c in _dim_chunks(chunks).items() if d in part.dims}).to_zarr(
-                store, mode="w", encoding=encoding, consolidated=True
+                store, mode="w", encoding=encoding, consolidated=False
             )
-        return xr.open_zarr(store, consolidated=True).rio.write_crs(part.rio.crs)
+        return xr.open_zarr(store, consolidated=False).rio.write_crs(part.rio.crs)
     if kind != "geotiff":
         raise ValueError(f"inputs must be 'zarr' or 'geotiff', got {kind!r}")
     folder = cache / f"inputs-{tag}-tif"

@@ -46,3 +46,22 @@ def test_phase_timer_sums_threads_and_does_not_count_nested_calls():
     assert timer.calls == {"read": 0, "host": 0, "network": 0, "write": 3}
     assert 0.06 <= timer.seconds["write"] < 1.0
     assert "write" in timer.report(wall=0.1, threads=3)
+
+
+@pytest.mark.parametrize("kind", ["zarr", "geotiff"])
+def test_continent_inputs_from_files_read_back_the_same_values(tmp_path, kind):
+    import numpy as np
+
+    from benchmarks.continent import continent_inputs, window_of
+    from benchmarks.continent_files import cached_inputs
+    from xdeepbedmap.grids import validate_inputs
+
+    part = window_of(continent_inputs(256), 32)  # coast: land and no data
+    read = cached_inputs(part, tmp_path, kind, 16)
+    again = cached_inputs(part, tmp_path, kind, 16)  # written once, then only opened
+    validate_inputs(read)
+    for name in ("bed", "surface", "vx"):
+        assert read[name].chunks is not None  # lazy: reading happens in the tasks
+        np.testing.assert_array_equal(read[name].values, part[name].values)
+        np.testing.assert_array_equal(again[name].values, part[name].values)
+    assert np.isnan(read["bed"].values).any() and np.isfinite(read["bed"].values).any()
