@@ -22,6 +22,7 @@ __all__ = [
     "connect",
     "cuda_available",
     "current_client",
+    "gpu_worker_threads",
     "keep_annotations",
     "make_cluster",
 ]
@@ -70,6 +71,16 @@ def cuda_available() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("dask_cuda") is not None
 
 
+def gpu_worker_threads(most: int = 4) -> int:
+    """Threads per GPU worker: the CPU cores shared among the GPUs, at most ``most``."""
+    import os
+
+    import torch
+
+    gpus = max(1, torch.cuda.device_count())
+    return max(1, min(most, (os.cpu_count() or 1) // gpus))
+
+
 def make_cluster(gpu: bool | str = "auto", **kwargs: Any) -> Any:
     """A local cluster suited to this machine.
 
@@ -77,7 +88,8 @@ def make_cluster(gpu: bool | str = "auto", **kwargs: Any) -> Any:
     ----------
     gpu : bool or "auto"
         ``"auto"``: a ``dask_cuda.LocalCUDACluster`` (one worker per GPU, each
-        declaring ``resources={"GPU": 1}``) when CUDA GPUs and dask-cuda are
+        declaring ``resources={"GPU": 1}``, with :func:`gpu_worker_threads`
+        threads so host work overlaps the GPU's) when CUDA GPUs and dask-cuda are
         present, else a ``distributed.LocalCluster``. ``True`` insists on GPUs;
         ``False`` always gives a CPU cluster.
     **kwargs
@@ -102,6 +114,9 @@ def make_cluster(gpu: bool | str = "auto", **kwargs: Any) -> Any:
         from dask_cuda import LocalCUDACluster
 
         resources = {"GPU": 1, **kwargs.pop("resources", {})}
+        # dask-cuda's default of one thread per worker serialises the host work
+        # (window cutting, no-data fill) with the GPU's: several threads overlap them
+        kwargs.setdefault("threads_per_worker", gpu_worker_threads())
         return LocalCUDACluster(resources=resources, **kwargs)
     from distributed import LocalCluster
 

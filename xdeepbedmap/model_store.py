@@ -3,7 +3,10 @@
 Dask tasks carry a :class:`ModelSpec` (a path and a digest, a few hundred
 bytes), never the network itself; :func:`load_model` turns a spec into a
 generator, cached per process, device and dtype, so every worker loads the
-weights once.
+weights once. A spec also names the precision the network runs in
+(``precision``: ``"float32"``, ``"channels_last"``, ``"mixed-bfloat16"``,
+``"mixed-float16"``); :func:`load_model` wraps the float32 generator in a
+:class:`~xdeepbedmap.model.precision.FastGenerator` for the fast forms.
 """
 
 from __future__ import annotations
@@ -22,9 +25,18 @@ import torch
 
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint
 from xdeepbedmap.model.checkpoint import model_digest, read_checkpoint_metadata, save_checkpoint
+from xdeepbedmap.model.precision import FastGenerator
+
+#: ``ModelSpec.precision`` -> (FastGenerator form, half type); float32 runs the generator itself.
+PRECISION_FORMS: dict[str, tuple[str, torch.dtype | None]] = {
+    "channels_last": ("channels_last", None),
+    "mixed-bfloat16": ("mixed", torch.bfloat16),
+    "mixed-float16": ("mixed", torch.float16),
+}
 
 __all__ = [
     "BUNDLED_MODEL",
+    "PRECISION_FORMS",
     "DemoModelOnRealDataWarning",
     "ModelSpec",
     "check_model_for_data",
@@ -36,7 +48,7 @@ __all__ = [
 #: The demo model trained on synthetic regions (see docs/training.md).
 BUNDLED_MODEL = Path(__file__).parent / "data" / "demo_model.safetensors"
 
-_CACHE: dict[tuple[ModelSpec, str, str], Generator] = {}
+_CACHE: dict[tuple[ModelSpec, str, str], Generator | FastGenerator] = {}
 _LOCK = threading.Lock()
 
 
@@ -58,6 +70,10 @@ class ModelSpec:
         The generator's hyperparameters as recorded with the weights (JSON,
         so the spec stays hashable); filled by :func:`resolve_model`. Derived
         from the weights, so not part of the spec's identity (the cache key).
+    precision : str
+        How the network runs: ``"float32"`` (the generator itself), or a key
+        of :data:`PRECISION_FORMS`. Part of the identity: each precision is
+        its own cached model and its own dask tasks.
     """
 
     path: str
@@ -65,6 +81,14 @@ class ModelSpec:
     digest: str
     residual_scaling: float = 0.2
     hyperparameters_json: str = field(default="", compare=False)
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.precision != "float32" and self.precision not in PRECISION_FORMS:
+            raise ValueError(
+                f"ModelSpec.precision must be 'float32' or one of {sorted(PRECISION_FORMS)}, "
+                f"got {self.precision!r}"
+            )
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
@@ -186,28 +210,48 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
-def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> Generator:
-    """The generator for ``spec`` on ``device`` in ``dtype``, loaded once per process."""
+def load_model(
+    spec: ModelSpec, device: torch.device, dtype: torch.dtype
+) -> Generator | FastGenerator:
+    """The network for ``spec`` on ``device``, loaded once per process.
+
+    ``dtype`` is the type of the network's inputs and weights for
+    ``spec.precision == "float32"``; the fast forms take and return float32,
+    so they need ``dtype=torch.float32``.
+    """
+    if spec.precision != "float32" and dtype != torch.float32:
+        raise ValueError(f"precision {spec.precision!r} takes float32 inputs; got dtype {dtype}")
     key = (spec, str(device), str(dtype))
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        base = _CACHE.get((spec, "cpu", "torch.float32"))
+        exact = replace(spec, precision="float32")
+        base = _CACHE.get((exact, "cpu", "torch.float32"))
         if base is None:
-            if spec.kind == "chainer":
-                base = load_chainer_weights(spec.path, spec.residual_scaling)
-            else:
-                base = load_checkpoint(spec.path)
-            # load_checkpoint verified the file against its header's digest
-            if spec.kind == "checkpoint" and read_checkpoint_metadata(spec.path)["sha256"] != (
-                spec.digest
-            ):
-                raise ValueError(f"{spec.path}: weights changed since the computation was set up")
-            _CACHE[(spec, "cpu", "torch.float32")] = base.eval()
-        model = base if key[1:] == ("cpu", "torch.float32") else _copy_to(base, device, dtype)
+            base = _read(exact)
+            _CACHE[(exact, "cpu", "torch.float32")] = base
+        if spec.precision != "float32":
+            form, half = PRECISION_FORMS[spec.precision]
+            model: Generator | FastGenerator = FastGenerator(base, form, device, half_dtype=half)
+        elif key[1:] == ("cpu", "torch.float32"):
+            model = base
+        else:
+            model = _copy_to(base, device, dtype)
         _CACHE[key] = model
         return model
+
+
+def _read(spec: ModelSpec) -> Generator:
+    """The float32 CPU generator of ``spec``'s file, checked against its digest."""
+    if spec.kind == "chainer":
+        base = load_chainer_weights(spec.path, spec.residual_scaling)
+    else:
+        base = load_checkpoint(spec.path)
+    # load_checkpoint verified the file against its header's digest
+    if spec.kind == "checkpoint" and read_checkpoint_metadata(spec.path)["sha256"] != spec.digest:
+        raise ValueError(f"{spec.path}: weights changed since the computation was set up")
+    return base.eval()
 
 
 def _copy_to(model: Generator, device: torch.device, dtype: torch.dtype) -> Generator:
@@ -217,7 +261,7 @@ def _copy_to(model: Generator, device: torch.device, dtype: torch.dtype) -> Gene
 
 
 def cache_size() -> int:
-    """Number of (model, device, dtype) entries loaded in this process."""
+    """Number of (model and precision, device, dtype) entries loaded in this process."""
     return len(_CACHE)
 
 

@@ -17,7 +17,7 @@ from xdeepbedmap.atomic import partial_path
 from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.catalog import open_inputs, open_truth, write_demo_data
 from xdeepbedmap.cli._args import add_bed_source_option, at_least, parse_bbox, refuse_existing
-from xdeepbedmap.inference import superresolve
+from xdeepbedmap.inference import DTYPES, superresolve
 from xdeepbedmap.io import check_outputs, open_output, write_outputs
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint, save_checkpoint
 from xdeepbedmap.model.timing import time_forward
@@ -174,7 +174,13 @@ def _add_superresolve(sub: Any) -> None:
     sr.add_argument("--window", type=at_least(1), help="largest window core in base px")
     sr.add_argument("--batch-size", type=at_least(1), help="windows per network call")
     sr.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    sr.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    sr.add_argument(
+        "--dtype",
+        default="float32",
+        choices=list(DTYPES),
+        help="network precision (default float32; mixed: half-precision convolutions "
+        "keeping the metres, see docs/precision.md; auto: mixed where measured accurate)",
+    )
     sr.add_argument("--data-dir", help="folder of downloaded files (real catalogs)")
     add_bed_source_option(sr)
     sr.add_argument(

@@ -25,7 +25,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["bilinear_corners", "deform_conv2d_gather"]
+__all__ = ["BORDER", "bilinear_corners", "bordered_rows", "deform_conv2d_gather"]
+
+
+#: Zero border (px) around the sampled features. Sampling positions are clamped
+#: into ``[-BORDER, size]``: every bilinear corner then lies inside the bordered
+#: table, and a corner outside the input reads a zero of the border, which is
+#: the zero-padding rule without any per-corner range test (a position below
+#: -1 or above size has both corners in the border, as it had both outside).
+BORDER = 2
 
 
 def bilinear_corners(
@@ -48,44 +56,43 @@ def bilinear_corners(
     Returns
     -------
     index : torch.Tensor
-        int64, ``(N * H_out * W_out * kh * kw, 4)``: rows of the flattened
-        ``(N * h * w, C)`` input, in (n, y_out, x_out, tap) order. Corners
-        outside the input point at row ``N * h * w``, which the caller fills
-        with zeros (the zero-padding rule).
+        ``(N * H_out * W_out * kh * kw, 4)``, int32 (int64 for tables of
+        2**31 rows or more, taps counted): rows of the flattened ``(N, h + 2 BORDER, w + 2 BORDER)``
+        zero-bordered input (:func:`bordered_rows`), in (n, y_out, x_out, tap)
+        order.
     weight : torch.Tensor
         float32, same shape: the bilinear weights of those corners.
     """
     n, _, h_out, w_out = offset.shape
     taps = kh * kw
     device = offset.device
+    hp, wp = h + 2 * BORDER, w + 2 * BORDER
     # (N, H_out, W_out, taps) for each axis, float32 whatever the features' dtype
     off = offset.float().permute(0, 2, 3, 1)
     base_y = torch.arange(h_out, device=device, dtype=torch.float32)[:, None, None] - padding
     base_x = torch.arange(w_out, device=device, dtype=torch.float32)[None, :, None] - padding
     tap_y = torch.arange(kh, device=device, dtype=torch.float32).repeat_interleave(kw)
     tap_x = torch.arange(kw, device=device, dtype=torch.float32).repeat(kh)
-    pos_x = off[..., :taps] + (base_x + tap_x)
-    pos_y = off[..., taps:] + (base_y + tap_y)
+    pos_x = (off[..., :taps] + (base_x + tap_x)).clamp_(-BORDER, w)
+    pos_y = (off[..., taps:] + (base_y + tap_y)).clamp_(-BORDER, h)
     x0, y0 = pos_x.floor(), pos_y.floor()
     fx, fy = pos_x - x0, pos_y - y0
-    x0, y0 = x0.long(), y0.long()
-    image = (torch.arange(n, device=device) * (h * w))[:, None, None, None]
-    sentinel = n * h * w
-    index, weight = [], []
-    for dy, wy in ((0, 1 - fy), (1, fy)):
-        for dx, wx in ((0, 1 - fx), (1, fx)):
-            yy, xx = y0 + dy, x0 + dx
-            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-            index.append(torch.where(inside, image + yy * w + xx, sentinel))
-            weight.append(wy * wx)
-    return torch.stack(index, -1).reshape(-1, 4), torch.stack(weight, -1).reshape(-1, 4)
+    # int32 halves the index traffic; the 64 -> 1 layer multiplies rows by taps
+    index_type = torch.int32 if n * hp * wp * taps < 2**31 else torch.int64
+    image = torch.arange(n, device=device, dtype=index_type)[:, None, None, None] * (hp * wp)
+    corner = image + (y0.to(index_type) + BORDER) * wp + (x0.to(index_type) + BORDER)
+    index = torch.stack((corner, corner + 1, corner + wp, corner + wp + 1), -1)
+    gx, gy = 1 - fx, 1 - fy
+    weight = torch.stack((gy * gx, gy * fx, fy * gx, fy * fx), -1)
+    return index.reshape(-1, 4), weight.reshape(-1, 4)
 
 
-def _rows(x: torch.Tensor) -> torch.Tensor:
-    """``(N, C, H, W)`` -> ``(N * H * W + 1, C)`` pixel rows plus one zero row."""
+def bordered_rows(x: torch.Tensor) -> torch.Tensor:
+    """``(N, C, H, W)`` -> ``(N * (H + 2 BORDER) * (W + 2 BORDER), C)`` rows, zero border."""
     n, c, h, w = x.shape
-    rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c)
-    return torch.cat((rows, rows.new_zeros(1, c)))
+    table = x.new_zeros(n, h + 2 * BORDER, w + 2 * BORDER, c)
+    table[:, BORDER:-BORDER, BORDER:-BORDER] = x.permute(0, 2, 3, 1)
+    return table.reshape(-1, c)
 
 
 def deform_conv2d_gather(
@@ -133,14 +140,15 @@ def deform_conv2d_gather(
     if c_out < c_in:
         # project first (linear per channel), sample taps * c_out float32 values
         per_tap = weight.float().permute(1, 2, 3, 0).reshape(c_in, taps * c_out)
-        table = (_rows(x.float()) @ per_tap).reshape(-1, c_out)  # row = pixel * taps + tap
-        tap = torch.arange(taps, device=x.device).repeat(n * h_out * w_out)[:, None]
+        projected = (x.float().permute(0, 2, 3, 1) @ per_tap).permute(0, 3, 1, 2)
+        table = bordered_rows(projected).reshape(-1, c_out)  # row = pixel * taps + tap
+        tap = torch.arange(taps, device=x.device, dtype=index.dtype).repeat(n * h_out * w_out)
         sampled = F.embedding_bag(
-            index * taps + tap, table, per_sample_weights=corner_weight, mode="sum"
+            index * taps + tap[:, None], table, per_sample_weights=corner_weight, mode="sum"
         )
         out = sampled.reshape(n * h_out * w_out, taps, c_out).sum(1)
     else:
-        table = _rows(x)
+        table = bordered_rows(x)
         sampled = F.embedding_bag(
             index, table, per_sample_weights=corner_weight.to(table.dtype), mode="sum"
         )
