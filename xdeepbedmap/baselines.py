@@ -67,8 +67,9 @@ def bicubic(ds: xr.Dataset) -> xr.DataArray:
     bed = ds["bed"].data
     eager = not isinstance(bed, da.Array)
     arr = da.from_array(bed, chunks=bed.shape) if eager else bed
+    requested = arr.chunks
     # map_overlap borrows 2 px from the neighbouring chunk only: merge smaller chunks
-    arr = arr.rechunk(tuple(ensure_minimum_chunksize(_DEPTH, c) for c in arr.chunks))
+    arr = arr.rechunk(tuple(ensure_minimum_chunksize(_DEPTH, c) for c in requested))
     cy, cx = arr.chunks
     result = da.map_overlap(
         _bicubic_block,
@@ -80,6 +81,8 @@ def bicubic(ds: xr.Dataset) -> xr.DataArray:
         dtype=np.float32,
         meta=np.empty((0, 0), dtype=np.float32),
     )
+    if arr.chunks != requested:  # give back one output chunk per input chunk
+        result = result.rechunk(tuple(tuple(4 * c for c in axis) for axis in requested))
     out = xr.DataArray(result, dims=("y", "x"), coords=grid_coords(output_grid(base)), name="bed")
     out.attrs = {
         "units": "m",

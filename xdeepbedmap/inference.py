@@ -34,7 +34,8 @@ from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, grid_coords, output_grid
 from xdeepbedmap.kernel import superresolve_block
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model.precision import resolve_precision
-from xdeepbedmap.model_store import ModelSpec, resolve_device, resolve_model
+from xdeepbedmap.model_store import ModelSpec, check_model_for_data, resolve_device, resolve_model
+from xdeepbedmap.region import crop_to_region
 
 __all__ = ["DEFAULT_CHUNKS", "DEFAULT_HALO", "DEFAULT_WINDOW", "superresolve"]
 
@@ -182,7 +183,10 @@ def superresolve(
         )
     out = xr.DataArray(result, dims=("y", "x"), coords=grid_coords(output_grid(base)), name="bed")
     out.attrs = _output_attrs(spec, halo, window)
+    out.attrs.update(check_model_for_data(model, ds))
     out = out.rio.write_crs(str(base.crs)).rio.write_nodata(np.nan, encoded=False)
+    # inputs opened with a margin of true data around a bbox: back to the bbox
+    out = crop_to_region(out, ds)
     if ds["bed"].chunks is None:
         out = out.compute()
     return out

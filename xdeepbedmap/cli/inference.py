@@ -21,7 +21,6 @@ from xdeepbedmap.inference import DTYPES, superresolve
 from xdeepbedmap.io import check_outputs, open_output, write_outputs
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint, save_checkpoint
 from xdeepbedmap.model.timing import time_forward
-from xdeepbedmap.model_store import check_model_for_data
 from xdeepbedmap.plot import plot_comparison, plot_inputs
 from xdeepbedmap.region import crop_to_region
 
@@ -113,8 +112,6 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         dtype=args.dtype,
     )
     # drop the margin of true data open_inputs read around --bbox (a no-op without one)
-    result = crop_to_region(result, ds)
-    result.attrs.update(check_model_for_data(args.model, ds))
     ny, nx = result.sizes["y"] // 4, result.sizes["x"] // 4
     n_chunks = len(result.chunks[0]) * len(result.chunks[1])
     print(
