@@ -129,10 +129,7 @@ def _surface_250(bed: np.ndarray, pixel: float) -> np.ndarray:
     transfer = 1.0 / (1.0 + (2 * np.pi * np.hypot(ky, kx) * DAMPING_LENGTH * thickness) ** 2)
     anomaly = filled - filled.mean()
     imprint = np.fft.irfft2(np.fft.rfft2(anomaly) * transfer, s=bed.shape)
-    # a bed above sea level lifts the whole profile; one below it does not sink it
-    surface = profile + max(float(filled.mean()), 0.0) + imprint
-    surface = np.maximum(np.maximum(surface, filled + MIN_THICKNESS), MIN_SURFACE)
-    return np.where(ocean, np.nan, surface)
+    return _surface_on_profile(profile, filled, imprint, ocean)
 
 
 def _velocity_250(surface: np.ndarray, bed: np.ndarray, pixel: float) -> tuple[np.ndarray, ...]:
@@ -235,9 +232,7 @@ def _surface_250_v2(bed: np.ndarray, pixel: float) -> np.ndarray:
         for j in range(2)
     ]
     imprint = (1 - wet) * by_slip[0] + wet * by_slip[1]
-    surface = profile + max(float(filled.mean()), 0.0) + imprint
-    surface = np.maximum(np.maximum(surface, filled + MIN_THICKNESS), MIN_SURFACE)
-    return np.where(ocean, np.nan, surface)
+    return _surface_on_profile(profile, filled, imprint, ocean)
 
 
 def _velocity_250_v2(surface: np.ndarray, bed: np.ndarray, pixel: float) -> tuple[np.ndarray, ...]:
@@ -264,3 +259,13 @@ def _velocity_250_v2(surface: np.ndarray, bed: np.ndarray, pixel: float) -> tupl
     vx = -speed * dsdx / slope
     vy = -speed * dsdy / slope
     return np.where(ocean, np.nan, vx), np.where(ocean, np.nan, vy)
+
+
+def _surface_on_profile(
+    profile: np.ndarray, filled: np.ndarray, imprint: np.ndarray, ocean: np.ndarray
+) -> np.ndarray:
+    """The ice-sheet profile plus the bed's imprint, above the bed and sea level."""
+    # a bed above sea level lifts the whole profile; one below it does not sink it
+    surface = profile + max(float(filled.mean()), 0.0) + imprint
+    surface = np.maximum(np.maximum(surface, filled + MIN_THICKNESS), MIN_SURFACE)
+    return np.where(ocean, np.nan, surface)
