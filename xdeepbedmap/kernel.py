@@ -9,10 +9,15 @@ returns the ``4 x`` super-resolved core of the block:
   (:func:`plan_windows`), each with the same context, and windows of one shape
   go through the network ``batch_size`` at a time; each window's context
   output is cropped;
-* no data in an input is filled, for the network only, with the nearest valid
-  value of that input in the block (:func:`xdeepbedmap.nodata.fill_nearest`);
-* the output is NaN wherever the 1 km bed is NaN (its 4 x 4 sub-pixels), and
-  a block whose bed core is all NaN skips the network.
+* the inputs arrive already filled (:mod:`xdeepbedmap.gapfill`, once and
+  globally, so no fill here depends on the block), together with ``keep``,
+  the base-grid mask of the pixels to output (the bed had data, and the cell
+  is ice when an ice mask is applied);
+* windows are cut as views and copied straight into batch buffers allocated
+  once per block and window shape (pinned on CUDA, so host-to-device copies
+  can be asynchronous);
+* the output is NaN wherever ``keep`` is false (its 4 x 4 sub-pixels), and a
+  block whose ``keep`` core is all false skips the network.
 """
 
 from __future__ import annotations
@@ -22,11 +27,10 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import torch
 
-from xdeepbedmap.grids import OUTPUT_FACTOR
+from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model_store import ModelSpec, load_model
-from xdeepbedmap.nodata import fill_nearest
-from xdeepbedmap.windows import GENERATOR_INPUTS, cut_nested
+from xdeepbedmap.windows import GENERATOR_INPUTS
 
 __all__ = ["plan_windows", "superresolve_block"]
 
@@ -50,16 +54,24 @@ def plan_windows(ny: int, nx: int, window: int) -> WindowPlan:
     return plan
 
 
-def _filled(**blocks: np.ndarray) -> dict[str, np.ndarray]:
-    """The blocks as float32 with no data filled for the network."""
-    return {name: fill_nearest(block.astype(np.float32)) for name, block in blocks.items()}
+def _batch_buffers(
+    shape: tuple[int, int], depth: int, size: int, pin: bool
+) -> dict[str, torch.Tensor]:
+    """Empty float32 batch tensors of the generator's inputs for windows of ``shape``."""
+    wy, wx = shape
+    n, m = wy + 2 * depth, wx + 2 * depth
+    channels = {"x": (1, 1), "w1": (1, 10), "w2": (2, 2), "w3": (1, 1)}
+    return {
+        name: torch.empty((size, c, f * n, f * m), dtype=torch.float32, pin_memory=pin)
+        for name, (c, f) in channels.items()
+    }
 
 
 def _run_batch(
     model: Generator,
     arrays: Mapping[str, np.ndarray],
     origins: list[tuple[int, int]],
-    shape: tuple[int, int],
+    buffers: Mapping[str, torch.Tensor],
     depth: int,
     device: torch.device,
     dtype: torch.dtype,
@@ -68,15 +80,21 @@ def _run_batch(
 
     A window whose core starts at ``(r0, c0)`` in core coordinates starts at
     ``(r0 + depth, c0 + depth)`` in block coordinates, so with its context it
-    spans ``[r0, r0 + wy + 2 depth)`` of the block.
+    spans ``[r0, r0 + wy + 2 depth)`` of the block. Its inputs are copied from
+    views of the block into slot ``k`` of the ``buffers``.
     """
-    wy, wx = shape
-    cuts = [
-        cut_nested(arrays, slice(r0, r0 + wy + 2 * depth), slice(c0, c0 + wx + 2 * depth))
-        for r0, c0 in origins
-    ]
+    n, m = buffers["x"].shape[2:]
+    for k, (r0, c0) in enumerate(origins):
+        # the same cut as windows.cut_nested, copied channel by channel (no np.stack)
+        for name, variables in GENERATOR_INPUTS.items():
+            slot = buffers[name][k].numpy()
+            for channel, variable in enumerate(variables):
+                f = VARIABLES[variable][2]
+                view = arrays[variable][f * r0 : f * (r0 + n), f * c0 : f * (c0 + m)]
+                np.copyto(slot[channel], view)
+    pinned = buffers["x"].is_pinned()
     inputs = [
-        torch.from_numpy(np.stack([cut[name] for cut in cuts])).to(device=device, dtype=dtype)
+        buffers[name][: len(origins)].to(device=device, dtype=dtype, non_blocking=pinned)
         for name in GENERATOR_INPUTS
     ]
     return model(*inputs).float().cpu().numpy()[:, 0]
@@ -88,6 +106,7 @@ def superresolve_block(
     surface: np.ndarray,
     vx: np.ndarray,
     vy: np.ndarray,
+    keep: np.ndarray,
     *,
     spec: ModelSpec,
     halo: int,
@@ -95,13 +114,17 @@ def superresolve_block(
     batch_size: int,
     device: torch.device,
     compute_dtype: torch.dtype,
+    pin_memory: bool | None = None,
 ) -> np.ndarray:
     """Super-resolve one overlapped block (inputs carry ``halo + 1`` base px of context).
 
     Parameters
     ----------
     bed, accumulation, surface, vx, vy : numpy.ndarray
-        One nested block of each canonical variable, context included.
+        One nested block of each canonical variable, context included, no
+        data already filled (:func:`xdeepbedmap.gapfill.fill_inputs`).
+    keep : numpy.ndarray
+        The base-grid block of the output mask (true: output this pixel).
     spec : ModelSpec
         The generator, loaded once per process (:func:`xdeepbedmap.model_store.load_model`).
     halo, window, batch_size : int
@@ -110,31 +133,36 @@ def superresolve_block(
     device, compute_dtype : torch.device, torch.dtype
         Where and in which precision the network runs (``dtype`` is
         ``map_overlap``'s own argument, the output's dtype).
+    pin_memory : bool, optional
+        Pin the batch buffers (default: on CUDA only); the results are the same.
 
     Returns
     -------
     numpy.ndarray
-        The ``4 * core`` output block as float32, NaN where the core's bed is NaN.
+        The ``4 * core`` output block as float32, NaN where ``keep`` is false.
     """
     depth = halo + 1
     ny, nx = bed.shape[0] - 2 * depth, bed.shape[1] - 2 * depth
-    core_nodata = np.isnan(bed[depth : depth + ny, depth : depth + nx])
+    core_nodata = ~keep[depth : depth + ny, depth : depth + nx].astype(bool)
     out = np.full((OUTPUT_FACTOR * ny, OUTPUT_FACTOR * nx), np.nan, dtype=np.float32)
     if core_nodata.all():
         return out  # nothing to predict: no network call
     model = load_model(spec, device, compute_dtype)
-    arrays = _filled(bed=bed, accumulation=accumulation, surface=surface, vx=vx, vy=vy)
+    pin = device.type == "cuda" if pin_memory is None else pin_memory
+    arrays = {"bed": bed, "accumulation": accumulation, "surface": surface, "vx": vx, "vy": vy}
     crop = OUTPUT_FACTOR * halo
     with torch.inference_mode():
         for (wy, wx), origins in plan_windows(ny, nx, window).items():
+            buffers = _batch_buffers((wy, wx), depth, min(batch_size, len(origins)), pin)
             for start in range(0, len(origins), batch_size):
                 batch = origins[start : start + batch_size]
-                y = _run_batch(model, arrays, batch, (wy, wx), depth, device, compute_dtype)
+                y = _run_batch(model, arrays, batch, buffers, depth, device, compute_dtype)
                 for tile, (r0, c0) in zip(y, batch, strict=True):
                     out[
                         OUTPUT_FACTOR * r0 : OUTPUT_FACTOR * (r0 + wy),
                         OUTPUT_FACTOR * c0 : OUTPUT_FACTOR * (c0 + wx),
                     ] = tile[crop : crop + OUTPUT_FACTOR * wy, crop : crop + OUTPUT_FACTOR * wx]
-    mask = np.repeat(np.repeat(core_nodata, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)
-    out[mask] = np.nan
+    if core_nodata.any():
+        mask = np.repeat(np.repeat(core_nodata, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)
+        out[mask] = np.nan
     return out

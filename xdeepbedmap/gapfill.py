@@ -1,0 +1,313 @@
+"""Global, chunk-independent no-data filling of the inputs, done once before ``map_overlap``.
+
+Why global: a fill that looks only at one block (a nearest-value fill over
+the block) gives a pixel a value that depends on where the chunk boundaries
+fall, so chunked and one-window results differed by hundreds of metres around
+large gaps. Here a pixel's fill value is a function of the whole input and of
+the pixel's position only:
+
+1. **Fill source** (:func:`plan_fill`, one eager pass over the inputs, small
+   result): every variable is sampled once per 1 km base cell (the fine pixel
+   nearest the cell centre; the bed and accumulation are their own samples),
+   the samples are averaged over cells of :data:`COARSE_CELL` x
+   :data:`COARSE_CELL` base pixels anchored at the array's first pixel, and
+   coarse cells without data are filled by a pull-push pyramid (coarsen by 2
+   until there is data, upsample bilinearly back): a smooth field defined
+   everywhere, of size ``(ny / 4) x (nx / 4)``.
+2. **Fill** (:func:`fill_inputs`, lazy, per block, no overlap needed): a no-data
+   pixel takes the fill field bilinearly interpolated at its base cell's
+   centre. Blocks without no-data are passed through untouched (no copy).
+
+Non-finite values (NaN, +-inf) are no data. The same pass checks the physical
+ranges and warns (:class:`InputRangeWarning`, naming the variable and the
+count) and warns once (:class:`GapFillWarning`) when more than
+:data:`FILLED_WARNING_FRACTION` of the land inputs are filled.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from xdeepbedmap.grids import VARIABLES
+
+__all__ = [
+    "COARSE_CELL",
+    "FILLED_WARNING_FRACTION",
+    "MAX_SPEED",
+    "PHYSICAL_RANGES",
+    "FillSource",
+    "GapFillWarning",
+    "InputRangeWarning",
+    "fill_inputs",
+    "plan_fill",
+    "pull_push",
+]
+
+#: Base pixels per side of the fill source's cells.
+COARSE_CELL = 4
+#: Plausible value ranges (inclusive); values outside raise an InputRangeWarning.
+PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
+    "bed": (-9000.0, 5000.0),
+    "surface": (-100.0, 5000.0),
+    "accumulation": (0.0, np.inf),
+}
+#: Largest plausible ice speed, m/yr (``sqrt(vx^2 + vy^2)``).
+MAX_SPEED = 20000.0
+#: Share of the land inputs (surface, velocity, accumulation) above which a fill warns.
+FILLED_WARNING_FRACTION = 0.05
+_GAP_VARIABLES = ("surface", "vx", "vy", "accumulation")
+
+
+class InputRangeWarning(UserWarning):
+    """Input values outside their physical range (they are used as they are)."""
+
+
+class GapFillWarning(UserWarning):
+    """A large share of the region's inputs is no data and was filled."""
+
+
+@dataclass(frozen=True)
+class FillSource:
+    """Per variable, the smooth coarse field no-data pixels are filled from."""
+
+    fields: dict[str, np.ndarray]
+    cell: int
+    land_filled_fraction: float
+
+
+def pull_push(mean: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Fill cells with zero ``weight`` from coarser levels (pull), upsampled bilinearly (push).
+
+    Cells with data keep their ``mean``; an array without any data becomes zeros.
+    """
+    has = weight > 0
+    if has.all():
+        return mean
+    if not has.any():
+        return np.zeros_like(mean)
+    ny, nx = mean.shape
+    pad = ((0, ny % 2), (0, nx % 2))
+    sums = np.pad(np.where(has, mean * weight, 0.0), pad).reshape(-1, 2, (nx + 1) // 2, 2)
+    weights = np.pad(weight, pad).reshape(sums.shape)
+    coarse_w = weights.sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coarse = sums.sum(axis=(1, 3)) / coarse_w
+    coarse = pull_push(np.where(coarse_w > 0, coarse, 0.0), coarse_w)
+    up = _upsample2(coarse)[:ny, :nx]
+    return np.where(has, mean, up)
+
+
+def _upsample2(values: np.ndarray) -> np.ndarray:
+    """Bilinear 2x upsampling (cell-centre aligned, edges clamped)."""
+    for axis in (0, 1):
+        v = np.moveaxis(values, axis, 0)
+        before = np.concatenate([v[:1], v[:-1]])
+        after = np.concatenate([v[1:], v[-1:]])
+        out = np.empty((2 * v.shape[0], *v.shape[1:]), dtype=v.dtype)
+        out[0::2] = 0.75 * v + 0.25 * before
+        out[1::2] = 0.75 * v + 0.25 * after
+        values = np.moveaxis(out, 0, axis)
+    return values
+
+
+def _cell_sums(samples: np.ndarray, b0: int, c0: int, cell: int) -> tuple[np.ndarray, ...]:
+    """Sums and counts of the finite samples over whole coarse cells (anchored at pixel 0).
+
+    ``samples`` starts at base pixel ``(b0, c0)``; it is padded to whole cells
+    so a cell split between blocks is summed in parts and added up later.
+    """
+    valid = np.isfinite(samples)
+    pad = (
+        (b0 % cell, -(b0 + samples.shape[0]) % cell),
+        (c0 % cell, -(c0 + samples.shape[1]) % cell),
+    )
+    values = np.pad(np.where(valid, samples, 0.0).astype(np.float64), pad)
+    counts = np.pad(valid.astype(np.float64), pad)
+    ny, nx = values.shape[0] // cell, values.shape[1] // cell
+    return (
+        values.reshape(ny, cell, nx, cell).sum(axis=(1, 3)),
+        counts.reshape(ny, cell, nx, cell).sum(axis=(1, 3)),
+    )
+
+
+def _summarise_block(blocks: dict[str, np.ndarray], origin: tuple[int, int], cell: int) -> dict:
+    """Everything :func:`plan_fill` needs from one nested block (small)."""
+    b0, c0 = origin
+    samples = {}
+    for name, (_, _, f) in VARIABLES.items():
+        samples[name] = blocks[name][f // 2 :: f, f // 2 :: f] if f > 1 else blocks[name]
+    land = np.isfinite(samples["bed"])
+    ranges = {
+        check: int(_out_of_range_block(blocks[check], check=check)[0, 0])
+        for check in PHYSICAL_RANGES
+    }
+    ranges["velocity"] = int(
+        _out_of_range_block(blocks["vx"], blocks["vy"], check="velocity")[0, 0]
+    )
+    return {
+        "cells": (b0 // cell, c0 // cell),
+        "sums": {name: _cell_sums(v, b0, c0, cell) for name, v in samples.items()},
+        "land": int(land.sum()),
+        "gaps": sum(int((land & ~np.isfinite(samples[n])).sum()) for n in _GAP_VARIABLES),
+        "ranges": ranges,
+    }
+
+
+def _out_of_range_block(*blocks: np.ndarray, check: str) -> np.ndarray:
+    """Count of finite values outside the physical range in one block (1 x 1 array).
+
+    The block's extremes are looked at first (cheap); values are compared
+    one by one only when an extreme lies outside the range.
+    """
+    if check == "velocity":
+        vx, vy = blocks
+        extremes = [f.reduce(b, axis=None) for b in blocks for f in (np.fmin, np.fmax)]
+        if not max(abs(e) for e in extremes) > MAX_SPEED / np.sqrt(2):  # NaN skips too
+            return np.zeros((1, 1), np.int64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            speed = np.hypot(vx.astype(np.float64), vy.astype(np.float64))
+        return np.array([[np.count_nonzero(np.isfinite(speed) & (speed > MAX_SPEED))]])
+    (block,) = blocks
+    lo, hi = PHYSICAL_RANGES[check]
+    if not (np.fmin.reduce(block, axis=None) < lo or np.fmax.reduce(block, axis=None) > hi):
+        return np.zeros((1, 1), np.int64)
+    bad = np.isfinite(block) & ((block < lo) | (block > hi))
+    return np.array([[np.count_nonzero(bad)]], dtype=np.int64)
+
+
+def _warn(ranges: dict[str, int], land_filled: float, nodata_names: list[str]) -> None:
+    """The warnings of :func:`plan_fill`: one per out-of-range variable, one for the gaps."""
+    for check, count in ranges.items():
+        if count:
+            limits = (
+                f"speed > {MAX_SPEED:g} m/yr" if check == "velocity"
+                else "outside [{:g}, {:g}]".format(*PHYSICAL_RANGES[check])
+            )  # fmt: skip
+            warnings.warn(
+                f"{check}: {count} value(s) {limits}; they are used as they are "
+                "(check the units and the nodata value)",
+                InputRangeWarning,
+                stacklevel=4,
+            )
+    if land_filled > FILLED_WARNING_FRACTION or nodata_names:
+        empty = f"; no data at all in {nodata_names} (filled with 0)" if nodata_names else ""
+        warnings.warn(
+            f"{land_filled:.1%} of the surface, velocity and accumulation inputs over the "
+            f"bed's valid cells are no data and were filled{empty}; see the "
+            "filled_fraction quality layer (superresolve(..., quality=True))",
+            GapFillWarning,
+            stacklevel=4,
+        )
+
+
+def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> FillSource:
+    """One eager pass over nested, dask-backed inputs: the fill source, checks and warnings.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Canonical inputs with nested dask chunks
+        (:func:`xdeepbedmap.chunking.ensure_nested_chunks`).
+    cell : int
+        Base pixels per side of the fill source's cells.
+
+    Returns
+    -------
+    FillSource
+        The coarse fill field of every variable (see the module docstring) and
+        the share of the land inputs that are no data (estimated from one
+        sample per base cell).
+
+    Warns
+    -----
+    InputRangeWarning
+        Per variable with values outside :data:`PHYSICAL_RANGES` (velocity:
+        speed above :data:`MAX_SPEED`), naming the variable and the count.
+    GapFillWarning
+        When more than :data:`FILLED_WARNING_FRACTION` of the land inputs are
+        no data, or a variable has no valid value at all.
+    """
+    blocks = {name: ds[name].data.to_delayed() for name in VARIABLES}
+    starts = [np.cumsum((0, *c[:-1])) for c in ds["bed"].data.chunks]
+    summarise = dask.delayed(_summarise_block, pure=True)
+    lazy = [
+        summarise({name: b[i, j] for name, b in blocks.items()}, (starts[0][i], starts[1][j]), cell)
+        for i, j in np.ndindex(*blocks["bed"].shape)
+    ]
+    summaries = dask.compute(*lazy)
+    shape = tuple(-(-n // cell) for n in ds["bed"].shape)
+    totals = {name: (np.zeros(shape), np.zeros(shape)) for name in VARIABLES}
+    for summary in summaries:
+        r, c = summary["cells"]
+        for name, (sums, counts) in summary["sums"].items():
+            totals[name][0][r : r + sums.shape[0], c : c + sums.shape[1]] += sums
+            totals[name][1][r : r + sums.shape[0], c : c + sums.shape[1]] += counts
+    fields, empty = {}, []
+    for name, (sums, counts) in totals.items():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(counts > 0, sums / counts, 0.0)
+        if not (counts > 0).any():
+            empty.append(name)
+        fields[name] = pull_push(mean, counts).astype(np.float32)
+    n_land = max(sum(s["land"] for s in summaries), 1)
+    land_filled = sum(s["gaps"] for s in summaries) / (len(_GAP_VARIABLES) * n_land)
+    ranges = {k: sum(s["ranges"][k] for s in summaries) for k in summaries[0]["ranges"]}
+    _warn(ranges, land_filled, empty)
+    return FillSource(fields=fields, cell=cell, land_filled_fraction=land_filled)
+
+
+def _cell_values(field: np.ndarray, cell: int, start: int, stop: int, axis: int) -> tuple:
+    """Indices and weights of the bilinear interpolation at base cells ``start..stop``."""
+    n = field.shape[axis]
+    pos = (np.arange(start, stop) + 0.5) / cell - 0.5
+    i0 = np.clip(np.floor(pos).astype(int), 0, n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = np.clip(pos - i0, 0.0, 1.0).astype(np.float32)
+    return i0, i1, w
+
+
+def _fill_block(
+    block: np.ndarray, field: np.ndarray, factor: int, cell: int, block_info: dict | None = None
+) -> np.ndarray:
+    """No data of one block replaced by the fill field at its base cells' centres."""
+    valid = np.isfinite(block)
+    if valid.all():
+        return block
+    (r0, r1), (c0, c1) = block_info[0]["array-location"]  # type: ignore[index]
+    y0, y1, wy = _cell_values(field, cell, r0 // factor, r1 // factor, 0)
+    x0, x1, wx = _cell_values(field, cell, c0 // factor, c1 // factor, 1)
+    rows = field[y0] * (1 - wy[:, None]) + field[y1] * wy[:, None]
+    values = rows[:, x0] * (1 - wx) + rows[:, x1] * wx
+    if factor > 1:  # each base cell's value over its factor x factor fine pixels
+        values = np.repeat(np.repeat(values, factor, axis=0), factor, axis=1)
+    out = block.copy()
+    np.copyto(out, values, where=~valid)
+    return out
+
+
+def fill_inputs(ds: xr.Dataset, source: FillSource) -> dict[str, da.Array]:
+    """The canonical variables as float32 dask arrays with no data filled from ``source``.
+
+    Chunks are kept (so they stay nested); no overlap is needed, since a
+    pixel's fill value depends only on its position and the global ``source``.
+    """
+    out = {}
+    for name, (_, _, factor) in VARIABLES.items():
+        data = ds[name].data.astype(np.float32)
+        out[name] = data.map_blocks(
+            _fill_block,
+            field=dask.delayed(
+                source.fields[name], pure=True
+            ),  # keyed by content: same graph on rerun
+            factor=factor,
+            cell=source.cell,
+            dtype=np.float32,
+            meta=np.empty((0, 0), np.float32),
+        )
+    return out
