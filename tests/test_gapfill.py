@@ -227,3 +227,20 @@ def test_pinned_buffers_on_cuda_match_unpinned(tiny_model):
     pinned = superresolve_block(*arrays, keep, pin_memory=True, **options)
     plain = superresolve_block(*arrays, keep, pin_memory=False, **options)
     np.testing.assert_array_equal(pinned, plain)
+
+
+def test_quality_layer_is_written_beside_each_output(gappy, tiny_model, tmp_path):
+    from xdeepbedmap.io import open_output, quality_path, write_outputs
+
+    out = _quiet(gappy.deepbedmap.superresolve, tiny_model, halo=2, chunks=28, quality=True)
+    written = write_outputs(out, [tmp_path / "bed.zarr", tmp_path / "bed.tif"])
+    assert written == [
+        tmp_path / "bed.zarr",
+        tmp_path / "bed.tif",
+        tmp_path / "bed_quality.zarr",
+        tmp_path / "bed_quality.tif",
+    ]
+    assert quality_path(tmp_path / "bed.tif") == tmp_path / "bed_quality.tif"
+    for path in written[2:]:
+        np.testing.assert_array_equal(open_output(path).values, out.filled_fraction.values)
+    np.testing.assert_array_equal(open_output(written[1]).values, out.bed.values)

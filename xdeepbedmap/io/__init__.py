@@ -11,7 +11,13 @@ computes it once. On a dask cluster the writers compute under
 """
 
 from xdeepbedmap.io.cog import to_cog
-from xdeepbedmap.io.outputs import OUTPUT_SUFFIXES, check_outputs, open_output, write_outputs
+from xdeepbedmap.io.outputs import (
+    OUTPUT_SUFFIXES,
+    check_outputs,
+    open_output,
+    quality_path,
+    write_outputs,
+)
 from xdeepbedmap.io.zarr_store import IncompleteOutputError, open_zarr_output, to_zarr
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "check_outputs",
     "open_output",
     "open_zarr_output",
+    "quality_path",
     "to_cog",
     "to_zarr",
     "write_outputs",
