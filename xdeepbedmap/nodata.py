@@ -1,4 +1,8 @@
-"""No-data filling for steps that cannot skip NaN (the network, filters, interpolation)."""
+"""Nearest-value filling of whole arrays (synthetic regions, filters, interpolation).
+
+Inference does not use it: a per-block nearest fill depends on the chunking,
+so the network's inputs are filled globally by :mod:`xdeepbedmap.gapfill`.
+"""
 
 from __future__ import annotations
 
