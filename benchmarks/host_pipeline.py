@@ -6,16 +6,16 @@ cutting windows, assembling batches, masking. One thread
 (``torch.set_num_threads(1)``, dask's synchronous scheduler), on pieces of the
 continent-shaped inputs of :mod:`benchmarks.continent`:
 
-* ``interior``: a block entirely inside the ice sheet (no gaps);
-* ``coast``: a block centred on the disc's edge (about half no data).
+* ``interior``: a region entirely inside the ice sheet (no gaps);
+* ``coast``: a region centred on the disc's edge (about half no data).
 
 The inputs are generated and held in memory first (still dask-backed, in the
 same chunks), so input generation is not in the timings. Rates are land base
 pixels (finite bed) per second; the same regions also go through the real
 bundled demo model for comparison.
 
-    python benchmarks/host_pipeline.py                       # this checkout
-    python benchmarks/host_pipeline.py --baseline-src /tmp/old   # + an older checkout, same run
+    python benchmarks/host_pipeline.py --extent 768           # this checkout
+    python benchmarks/host_pipeline.py --baseline-src /tmp/old   # + an older checkout
 
 ``--baseline-src`` runs this script again in a subprocess with ``PYTHONPATH``
 pointing at another source tree (e.g. ``git archive <commit> | tar -x -C
@@ -69,8 +69,13 @@ def _best_time(run, repeats: int) -> float:
     return best
 
 
-def measure(extent: int, chunks: int, repeats: int, real: bool) -> list[tuple[str, float, float]]:
-    """``(region, stand-in rate, demo-model rate)`` in land base px/s, one thread."""
+def measure(
+    extent: int, chunks: int, repeats: int, model_extent: int
+) -> list[tuple[str, float, float]]:
+    """``(region, stand-in rate, demo-model rate)`` in land base px/s, one thread.
+
+    The demo model runs on the central ``model_extent`` px of each region (0: not at all).
+    """
     torch.set_num_threads(1)
     ds = continent_inputs(chunks)
     centre = 3333 - extent // 2
@@ -86,18 +91,24 @@ def measure(extent: int, chunks: int, repeats: int, real: bool) -> list[tuple[st
             land = int(np.isfinite(piece.bed.values).sum())
             host = _best_time(lambda p=piece: p.deepbedmap.superresolve(zero).values, repeats)
             model = float("nan")
-            if real:
-                model = _best_time(lambda p=piece: p.deepbedmap.superresolve().values, 1)
-            rows.append((name, land / host, land / model))
+            if model_extent:
+                shift = (extent - model_extent) // 2
+                small = _piece(ds, r0 + shift, c0 + shift, model_extent).persist()
+                small_land = int(np.isfinite(small.bed.values).sum())
+                seconds = _best_time(lambda p=small: p.deepbedmap.superresolve().values, 1)
+                model = small_land / seconds
+            rows.append((name, land / host, model))
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--extent", type=int, default=256, help="base px per side of a region")
+    parser.add_argument("--extent", type=int, default=768, help="base px per side of a region")
     parser.add_argument("--chunks", type=int, default=256, help="base-grid chunk size")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
-    parser.add_argument("--no-model", action="store_true", help="skip the real demo model")
+    parser.add_argument(
+        "--model-extent", type=int, default=128, help="central px run by the demo model (0: skip)"
+    )
     parser.add_argument("--baseline-src", help="another source tree to measure in the same run")
     parser.add_argument("--label", default="this checkout")
     args = parser.parse_args()
@@ -109,11 +120,14 @@ def main() -> None:
             cmd = [sys.executable, __file__]
         forwarded = ["--extent", str(args.extent), "--chunks", str(args.chunks)]
         forwarded += ["--repeats", str(args.repeats), "--label", f"baseline {args.baseline_src}"]
-        forwarded += ["--no-model"] if args.no_model else []
+        forwarded += ["--model-extent", str(args.model_extent)]
         subprocess.run(cmd + forwarded, env=env, check=True)
 
-    rows = measure(args.extent, args.chunks, args.repeats, real=not args.no_model)
-    print(f"{args.label}: {args.extent} x {args.extent} base px, chunks {args.chunks}, 1 thread")
+    rows = measure(args.extent, args.chunks, args.repeats, args.model_extent)
+    print(
+        f"{args.label}: {args.extent} x {args.extent} base px (demo model: central "
+        f"{args.model_extent} x {args.model_extent}), chunks {args.chunks}, 1 thread"
+    )
     print("| region | stand-in network (land base px/s/core) | demo model (land base px/s/core) |")
     print("|---|---:|---:|")
     for name, host, model in rows:
