@@ -278,8 +278,11 @@ def _fill_block(
     block: np.ndarray, field: np.ndarray, factor: int, cell: int, block_info: dict | None = None
 ) -> np.ndarray:
     """No data of one block replaced by the fill field at its base cells' centres."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(block, axis=None)):  # one cheap pass: no NaN, no inf
+            return block
     valid = np.isfinite(block)
-    if valid.all():
+    if valid.all():  # the sum overflowed on finite values
         return block
     (r0, r1), (c0, c1) = block_info[0]["array-location"]  # type: ignore[index]
     y0, y1, wy = _cell_values(field, cell, r0 // factor, r1 // factor, 0)
