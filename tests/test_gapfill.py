@@ -74,9 +74,11 @@ def test_fill_does_not_depend_on_chunks(gappy):
     for other in filled[1:]:
         for name, values in filled[0].items():
             np.testing.assert_array_equal(values, other[name])
-    assert np.isfinite(filled[0]["surface"]).all()
+    surface = filled[0]["surface"][0]
+    assert np.isfinite(surface).all()
     known = np.isfinite(gappy.surface.values)
-    np.testing.assert_array_equal(filled[0]["surface"][known], gappy.surface.values[known])
+    np.testing.assert_array_equal(surface[known], gappy.surface.values[known])
+    np.testing.assert_array_equal(filled[0]["base"][2], np.isfinite(gappy.bed.values))
 
 
 def test_chunked_matches_one_window_with_a_large_surface_gap(gappy, tiny_model):
@@ -186,17 +188,24 @@ _NAMES = ("bed", "accumulation", "surface", "vx", "vy")
 
 
 def _block(seed: int) -> list[np.ndarray]:
+    """Base (bed, accumulation, mask), surface and velocity (vx, vy) groups of a region."""
     ds, _ = make_region((20, 20), seed=seed)
-    return [np.nan_to_num(ds[k].values).astype(np.float32) for k in _NAMES]
+    a = {k: np.nan_to_num(ds[k].values).astype(np.float32) for k in _NAMES}
+    mask = np.ones((20, 20), np.float32)
+    return [
+        np.stack([a["bed"], a["accumulation"], mask]),
+        a["surface"][None],
+        np.stack([a["vx"], a["vy"]]),
+    ]
 
 
 def test_kernel_buffers_give_the_plain_network_result(tiny_model):
     """The preallocated (unpinned, CPU) batch path equals calling the network by hand."""
     arrays = _block(2)
-    keep = np.ones((20, 20), bool)
     options = dict(spec=resolve_model(tiny_model), halo=3, device=torch.device("cpu"))
     options.update(compute_dtype=torch.float32, pin_memory=False)
-    x, acc, surface, vx, vy = (torch.from_numpy(a) for a in arrays)
+    x, acc, surface = (torch.from_numpy(a) for a in (arrays[0][0], arrays[0][1], arrays[1][0]))
+    vx, vy = (torch.from_numpy(a) for a in arrays[2])
 
     def by_hand(r0: int, c0: int, n: int) -> np.ndarray:  # window of n + 2 depth base px
         s = slice(r0, r0 + n), slice(c0, c0 + n)
@@ -209,9 +218,9 @@ def test_kernel_buffers_give_the_plain_network_result(tiny_model):
             )  # fmt: skip
         return y.numpy()[0, 0, 12:-12, 12:-12]
 
-    one = superresolve_block(*arrays, keep, window=12, batch_size=1, **options)
+    one = superresolve_block(*arrays, window=12, batch_size=1, **options)
     np.testing.assert_array_equal(one, by_hand(0, 0, 20))
-    many = superresolve_block(*arrays, keep, window=6, batch_size=3, **options)  # 4 windows
+    many = superresolve_block(*arrays, window=6, batch_size=3, **options)  # 4 windows
     for r0 in (0, 6):
         for c0 in (0, 6):
             tile = many[4 * r0 : 4 * r0 + 24, 4 * c0 : 4 * c0 + 24]
@@ -223,9 +232,8 @@ def test_pinned_buffers_on_cuda_match_unpinned(tiny_model):
     arrays = _block(2)
     options = dict(spec=resolve_model(tiny_model), halo=3, window=6, batch_size=3)
     options.update(device=torch.device("cuda"), compute_dtype=torch.float32)
-    keep = np.ones((20, 20), bool)
-    pinned = superresolve_block(*arrays, keep, pin_memory=True, **options)
-    plain = superresolve_block(*arrays, keep, pin_memory=False, **options)
+    pinned = superresolve_block(*arrays, pin_memory=True, **options)
+    plain = superresolve_block(*arrays, pin_memory=False, **options)
     np.testing.assert_array_equal(pinned, plain)
 
 

@@ -6,8 +6,8 @@ fall, so chunked and one-window results differed by hundreds of metres around
 large gaps. Here a pixel's fill value is a function of the whole input and of
 the pixel's position only:
 
-1. **Fill source** (:func:`plan_fill`, one eager pass over the inputs, small
-   result): every variable is sampled once per 1 km base cell (the fine pixel
+1. **Fill source** (:func:`plan_fill`, lazy, one extra pass over the
+   inputs whose result is small): every variable is sampled once per 1 km base cell (the fine pixel
    nearest the cell centre; the bed and accumulation are their own samples),
    the samples are averaged over cells of :data:`COARSE_CELL` x
    :data:`COARSE_CELL` base pixels anchored at the array's first pixel, and
@@ -33,6 +33,8 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.delayed import Delayed
+from dask.graph_manipulation import clone
 
 from xdeepbedmap.grids import VARIABLES
 
@@ -41,6 +43,8 @@ __all__ = [
     "FILLED_WARNING_FRACTION",
     "MAX_SPEED",
     "PHYSICAL_RANGES",
+    "GROUPS",
+    "ICE_MASK_THRESHOLD",
     "FillSource",
     "GapFillWarning",
     "InputRangeWarning",
@@ -61,6 +65,8 @@ PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
 }
 #: Largest plausible ice speed, m/yr (``sqrt(vx^2 + vy^2)``).
 MAX_SPEED = 20000.0
+#: A base cell is ice (and output) when its ``ice_mask`` fraction is at least this.
+ICE_MASK_THRESHOLD = 0.5
 #: Share of the land inputs (surface, velocity, accumulation) above which a fill warns.
 FILLED_WARNING_FRACTION = 0.05
 _GAP_VARIABLES = ("surface", "vx", "vy", "accumulation")
@@ -195,7 +201,7 @@ def _warn(ranges: dict[str, int], land_filled: float, nodata_names: list[str]) -
                 f"{check}: {count} value(s) {limits}; they are used as they are "
                 "(check the units and the nodata value)",
                 InputRangeWarning,
-                stacklevel=4,
+                stacklevel=2,
             )
     if land_filled > FILLED_WARNING_FRACTION or nodata_names:
         empty = f"; no data at all in {nodata_names} (filled with 0)" if nodata_names else ""
@@ -204,12 +210,17 @@ def _warn(ranges: dict[str, int], land_filled: float, nodata_names: list[str]) -
             f"bed's valid cells are no data and were filled{empty}; see the "
             "filled_fraction quality layer (superresolve(..., quality=True))",
             GapFillWarning,
-            stacklevel=4,
+            stacklevel=2,
         )
 
 
-def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> FillSource:
-    """One eager pass over nested, dask-backed inputs: the fill source, checks and warnings.
+def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> Delayed:
+    """The fill source of nested, dask-backed inputs, lazily (a ``Delayed`` :class:`FillSource`).
+
+    Its graph reads the inputs through a clone of their graph (keys of its
+    own), so the blocks read for it are released at once instead of being
+    held until the network's tasks, which need the finished source, run:
+    memory stays bounded by the chunks, and the inputs are read twice.
 
     Parameters
     ----------
@@ -221,29 +232,36 @@ def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> FillSource:
 
     Returns
     -------
-    FillSource
-        The coarse fill field of every variable (see the module docstring) and
-        the share of the land inputs that are no data (estimated from one
-        sample per base cell).
+    dask.delayed.Delayed
+        Computes to a :class:`FillSource`: the coarse fill field of every
+        variable (see the module docstring) and the share of the land inputs
+        that are no data (estimated from one sample per base cell).
 
     Warns
     -----
     InputRangeWarning
-        Per variable with values outside :data:`PHYSICAL_RANGES` (velocity:
-        speed above :data:`MAX_SPEED`), naming the variable and the count.
+        When computed: per variable with values outside
+        :data:`PHYSICAL_RANGES` (velocity: speed above :data:`MAX_SPEED`),
+        naming the variable and the count.
     GapFillWarning
-        When more than :data:`FILLED_WARNING_FRACTION` of the land inputs are
-        no data, or a variable has no valid value at all.
+        When computed: more than :data:`FILLED_WARNING_FRACTION` of the land
+        inputs are no data, or a variable has no valid value at all.
     """
-    blocks = {name: ds[name].data.to_delayed() for name in VARIABLES}
+    blocks = {
+        name: clone(ds[name].data, seed="xdeepbedmap-gapfill").to_delayed() for name in VARIABLES
+    }
     starts = [np.cumsum((0, *c[:-1])) for c in ds["bed"].data.chunks]
     summarise = dask.delayed(_summarise_block, pure=True)
     lazy = [
         summarise({name: b[i, j] for name, b in blocks.items()}, (starts[0][i], starts[1][j]), cell)
         for i, j in np.ndindex(*blocks["bed"].shape)
     ]
-    summaries = dask.compute(*lazy)
     shape = tuple(-(-n // cell) for n in ds["bed"].shape)
+    return dask.delayed(_combine, pure=True)(lazy, shape, cell)
+
+
+def _combine(summaries: list[dict], shape: tuple[int, int], cell: int) -> FillSource:
+    """The fill source from the blocks' summaries (and the warnings they call for)."""
     totals = {name: (np.zeros(shape), np.zeros(shape)) for name in VARIABLES}
     for summary in summaries:
         r, c = summary["cells"]
@@ -274,19 +292,23 @@ def _cell_values(field: np.ndarray, cell: int, start: int, stop: int, axis: int)
     return i0, i1, w
 
 
-def _fill_block(
-    block: np.ndarray, field: np.ndarray, factor: int, cell: int, block_info: dict | None = None
+def _filled(
+    block: np.ndarray, field: np.ndarray, factor: int, cell: int, origin: tuple[int, int]
 ) -> np.ndarray:
-    """No data of one block replaced by the fill field at its base cells' centres."""
+    """No data of one block (starting at fine pixel ``origin``) replaced from the fill field.
+
+    The value is the field interpolated at the pixel's base cell centre, so it
+    depends on the pixel's position only, never on the block.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.add.reduce(block, axis=None)):  # one cheap pass: no NaN, no inf
             return block
     valid = np.isfinite(block)
     if valid.all():  # the sum overflowed on finite values
         return block
-    (r0, r1), (c0, c1) = block_info[0]["array-location"]  # type: ignore[index]
-    y0, y1, wy = _cell_values(field, cell, r0 // factor, r1 // factor, 0)
-    x0, x1, wx = _cell_values(field, cell, c0 // factor, c1 // factor, 1)
+    r0, c0 = origin[0] // factor, origin[1] // factor
+    y0, y1, wy = _cell_values(field, cell, r0, r0 + block.shape[0] // factor, 0)
+    x0, x1, wx = _cell_values(field, cell, c0, c0 + block.shape[1] // factor, 1)
     rows = field[y0] * (1 - wy[:, None]) + field[y1] * wy[:, None]
     values = rows[:, x0] * (1 - wx) + rows[:, x1] * wx
     if factor > 1:  # each base cell's value over its factor x factor fine pixels
@@ -296,23 +318,80 @@ def _fill_block(
     return out
 
 
-def fill_inputs(ds: xr.Dataset, source: FillSource) -> dict[str, da.Array]:
-    """The canonical variables as float32 dask arrays with no data filled from ``source``.
+def _group_block(
+    *blocks: np.ndarray,
+    names: tuple[str, ...],
+    source: FillSource,
+    keep: bool,
+    block_info: dict | None = None,
+) -> np.ndarray:
+    """Filled blocks of one grid stacked as channels; with ``keep``, the output mask last.
 
-    Chunks are kept (so they stay nested); no overlap is needed, since a
-    pixel's fill value depends only on its position and the global ``source``.
+    ``keep`` is ``isfinite(bed)``, and'ed with ``ice_mask >= ICE_MASK_THRESHOLD``
+    when an extra last block (the ice mask) is given.
     """
+    origin = tuple(lo for lo, _ in block_info[0]["array-location"])  # type: ignore[index]
+    factor = VARIABLES[names[0]][2]
+    n = len(names) + int(keep)
+    out = np.empty((n, *blocks[0].shape), dtype=np.float32)
+    for k, name in enumerate(names):
+        out[k] = _filled(blocks[k], source.fields[name], factor, source.cell, origin)
+    if keep:
+        mask = np.isfinite(blocks[0])
+        if len(blocks) > len(names):
+            mask &= blocks[-1] >= ICE_MASK_THRESHOLD
+        out[-1] = mask
+    return out
+
+
+#: The kernel's input groups: filled variables of one grid, stacked as channels.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "base": ("bed", "accumulation"),
+    "surface": ("surface",),
+    "velocity": ("vx", "vy"),
+}
+
+
+def fill_inputs(
+    ds: xr.Dataset, source: FillSource | Delayed, ice_mask: da.Array | None = None
+) -> dict[str, da.Array]:
+    """The inputs, no data filled from ``source``, stacked per grid (lazy, float32).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Canonical inputs with nested dask chunks.
+    source : FillSource or Delayed
+        :func:`plan_fill`'s result, lazy or computed.
+    ice_mask : dask.array.Array, optional
+        The base-grid ice fraction, chunked like ``ds.bed``; cells below
+        :data:`ICE_MASK_THRESHOLD` are not output.
+
+    Returns
+    -------
+    dict of dask.array.Array
+        ``base`` (bed, accumulation, output mask), ``surface`` (surface) and
+        ``velocity`` (vx, vy), each ``(channels, y, x)`` with one chunk per
+        nested chunk (one task per chunk and grid: no overlap is needed, a
+        pixel's fill depends only on its position and the global source).
+    """
+    lazy_source = source if isinstance(source, Delayed) else dask.delayed(source, pure=True)
     out = {}
-    for name, (_, _, factor) in VARIABLES.items():
-        data = ds[name].data.astype(np.float32)
-        out[name] = data.map_blocks(
-            _fill_block,
-            field=dask.delayed(
-                source.fields[name], pure=True
-            ),  # keyed by content: same graph on rerun
-            factor=factor,
-            cell=source.cell,
+    for group, names in GROUPS.items():
+        arrays = [ds[name].data for name in names]
+        keep = group == "base"
+        if keep and ice_mask is not None:
+            arrays.append(ice_mask)
+        channels = len(names) + int(keep)
+        out[group] = da.map_blocks(
+            _group_block,
+            *arrays,
+            names=names,
+            source=lazy_source,
+            keep=keep,
+            new_axis=0,
+            chunks=((channels,), *arrays[0].chunks),
             dtype=np.float32,
-            meta=np.empty((0, 0), np.float32),
+            meta=np.empty((0, 0, 0), np.float32),
         )
     return out

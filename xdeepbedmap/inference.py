@@ -34,8 +34,8 @@ import xarray as xr
 import xdeepbedmap
 from xdeepbedmap.chunking import ensure_nested_chunks, widen_small_chunks
 from xdeepbedmap.errors import XDeepBedMapError
-from xdeepbedmap.gapfill import fill_inputs, plan_fill
-from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, grid_coords, output_grid, validate_inputs
+from xdeepbedmap.gapfill import ICE_MASK_THRESHOLD, fill_inputs, plan_fill
+from xdeepbedmap.grids import OUTPUT_FACTOR, grid_coords, output_grid, validate_inputs
 from xdeepbedmap.kernel import superresolve_block
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model_store import ModelSpec, resolve_device, resolve_model
@@ -59,8 +59,6 @@ DEFAULT_HALO = 14
 DEFAULT_WINDOW = 128
 #: Base-grid chunk size used when the input is not chunked yet.
 DEFAULT_CHUNKS = 256
-#: A base cell is ice (and output) when its ``ice_mask`` fraction is at least this.
-ICE_MASK_THRESHOLD = 0.5
 
 _DTYPES = {
     None: torch.float32,
@@ -109,14 +107,6 @@ def _use_ice_mask(ds: xr.Dataset, ice_mask: bool | None) -> bool:
     if present and ds["ice_mask"].dims != ("y", "x"):
         raise XDeepBedMapError(f"ice_mask: dims {ds['ice_mask'].dims}, expected ('y', 'x')")
     return present if ice_mask is None else bool(ice_mask)
-
-
-def _keep_mask(work: xr.Dataset, use_ice: bool) -> da.Array:
-    """Base-grid cells to output: the bed had data (and the cell is ice)."""
-    keep = da.isfinite(work["bed"].data)
-    if use_ice:
-        keep &= work["ice_mask"].data.rechunk(work["bed"].data.chunks) >= ICE_MASK_THRESHOLD
-    return keep
 
 
 def superresolve(
@@ -184,8 +174,8 @@ def superresolve(
     Warns
     -----
     xdeepbedmap.gapfill.InputRangeWarning, xdeepbedmap.gapfill.GapFillWarning
-        Values outside the physical ranges; many inputs filled (see
-        :func:`xdeepbedmap.gapfill.plan_fill`, which reads the inputs once).
+        When the result is computed: values outside the physical ranges;
+        many inputs filled (see :func:`xdeepbedmap.gapfill.plan_fill`).
     """
     base = validate_inputs(ds)
     spec = resolve_model(model, residual_scaling)
@@ -201,9 +191,9 @@ def superresolve(
         resources = {"GPU": 1}
     work = ensure_nested_chunks(ds, chunks, DEFAULT_CHUNKS)
     work = widen_small_chunks(work, halo + 1)
-    source = plan_fill(work)  # one eager pass: fill source, range checks, warnings
-    arrays = fill_inputs(work, source)
-    arrays["keep"] = _keep_mask(work, use_ice)
+    source = plan_fill(work)  # lazy: fill source, range checks and warnings when computed
+    ice = work["ice_mask"].data.rechunk(work["bed"].data.chunks) if use_ice else None
+    arrays = fill_inputs(work, source, ice)
     with dask.annotate(**({"resources": resources} if resources else {})):
         result = _map_kernel(
             arrays,
@@ -216,9 +206,7 @@ def superresolve(
         )
     out = xr.DataArray(result, dims=("y", "x"), coords=grid_coords(output_grid(base)), name="bed")
     out.attrs = _output_attrs(spec, halo, window, torch_dtype)
-    out.attrs.update(
-        ice_mask_applied=int(use_ice), land_filled_fraction=source.land_filled_fraction
-    )
+    out.attrs["ice_mask_applied"] = int(use_ice)
     out = out.rio.write_crs(str(base.crs)).rio.write_nodata(np.nan, encoded=False)
     result_obj: xr.DataArray | xr.Dataset = out
     if quality:
@@ -231,17 +219,17 @@ def superresolve(
 def _map_kernel(arrays: dict[str, da.Array], **kernel_options: Any) -> da.Array:
     """The lazy 250 m bed: :func:`superresolve_block` over nested, overlapping blocks."""
     depth = kernel_options["halo"] + 1
-    names = [*VARIABLES, "keep"]
-    factors = {name: factor for name, (_, _, factor) in VARIABLES.items()} | {"keep": 1}
-    depths = [{0: depth * factors[name], 1: depth * factors[name]} for name in names]
-    cy, cx = arrays["bed"].chunks
+    factors = {"base": 1, "surface": 10, "velocity": 2}
+    depths = [{0: 0, 1: depth * f, 2: depth * f} for f in factors.values()]
+    cy, cx = arrays["base"].chunks[1:]
     return da.map_overlap(
         superresolve_block,
-        *(arrays[name] for name in names),
+        *(arrays[name] for name in factors),
         depth=depths,
         boundary="reflect",
         trim=False,
         align_arrays=False,
+        drop_axis=0,
         chunks=(tuple(OUTPUT_FACTOR * c for c in cy), tuple(OUTPUT_FACTOR * c for c in cx)),
         dtype=np.float32,
         meta=np.empty((0, 0), dtype=np.float32),

@@ -10,14 +10,14 @@ returns the ``4 x`` super-resolved core of the block:
   go through the network ``batch_size`` at a time; each window's context
   output is cropped;
 * the inputs arrive already filled (:mod:`xdeepbedmap.gapfill`, once and
-  globally, so no fill here depends on the block), together with ``keep``,
-  the base-grid mask of the pixels to output (the bed had data, and the cell
-  is ice when an ice mask is applied);
+  globally, so no fill here depends on the block) and stacked per grid, the
+  base grid's last channel being the mask of the pixels to output (the bed
+  had data, and the cell is ice when an ice mask is applied);
 * windows are cut as views and copied straight into batch buffers allocated
   once per block and window shape (pinned on CUDA, so host-to-device copies
   can be asynchronous);
-* the output is NaN wherever ``keep`` is false (its 4 x 4 sub-pixels), and a
-  block whose ``keep`` core is all false skips the network.
+* the output is NaN wherever the mask is false (its 4 x 4 sub-pixels), and a
+  block whose mask core is all false skips the network.
 """
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import torch
 
-from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
+from xdeepbedmap.grids import OUTPUT_FACTOR
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model_store import ModelSpec, load_model
 from xdeepbedmap.windows import GENERATOR_INPUTS
 
 __all__ = ["plan_windows", "superresolve_block"]
+
+#: Fine pixels per base pixel of each generator input (channels first, as in GENERATOR_INPUTS).
+_FACTORS = {"x": 1, "w1": 10, "w2": 2, "w3": 1}
 
 #: Window cores by shape ``(wy, wx)``: the core coordinates ``(r0, c0)`` of each.
 WindowPlan = dict[tuple[int, int], list[tuple[int, int]]]
@@ -85,13 +88,9 @@ def _run_batch(
     """
     n, m = buffers["x"].shape[2:]
     for k, (r0, c0) in enumerate(origins):
-        # the same cut as windows.cut_nested, copied channel by channel (no np.stack)
-        for name, variables in GENERATOR_INPUTS.items():
-            slot = buffers[name][k].numpy()
-            for channel, variable in enumerate(variables):
-                f = VARIABLES[variable][2]
-                view = arrays[variable][f * r0 : f * (r0 + n), f * c0 : f * (c0 + m)]
-                np.copyto(slot[channel], view)
+        for name, factor in _FACTORS.items():  # views of the block, copied once
+            view = arrays[name][:, factor * r0 : factor * (r0 + n), factor * c0 : factor * (c0 + m)]
+            np.copyto(buffers[name][k].numpy(), view)
     pinned = buffers["x"].is_pinned()
     inputs = [
         buffers[name][: len(origins)].to(device=device, dtype=dtype, non_blocking=pinned)
@@ -101,12 +100,9 @@ def _run_batch(
 
 
 def superresolve_block(
-    bed: np.ndarray,
-    accumulation: np.ndarray,
+    base: np.ndarray,
     surface: np.ndarray,
-    vx: np.ndarray,
-    vy: np.ndarray,
-    keep: np.ndarray,
+    velocity: np.ndarray,
     *,
     spec: ModelSpec,
     halo: int,
@@ -120,11 +116,11 @@ def superresolve_block(
 
     Parameters
     ----------
-    bed, accumulation, surface, vx, vy : numpy.ndarray
-        One nested block of each canonical variable, context included, no
-        data already filled (:func:`xdeepbedmap.gapfill.fill_inputs`).
-    keep : numpy.ndarray
-        The base-grid block of the output mask (true: output this pixel).
+    base, surface, velocity : numpy.ndarray
+        One nested block of each input group of
+        :func:`xdeepbedmap.gapfill.fill_inputs`, context included, no data
+        filled, channels first: ``base`` is (bed, accumulation, output mask),
+        ``surface`` (surface), ``velocity`` (vx, vy).
     spec : ModelSpec
         The generator, loaded once per process (:func:`xdeepbedmap.model_store.load_model`).
     halo, window, batch_size : int
@@ -139,17 +135,17 @@ def superresolve_block(
     Returns
     -------
     numpy.ndarray
-        The ``4 * core`` output block as float32, NaN where ``keep`` is false.
+        The ``4 * core`` output block as float32, NaN where the mask is false.
     """
     depth = halo + 1
-    ny, nx = bed.shape[0] - 2 * depth, bed.shape[1] - 2 * depth
-    core_nodata = ~keep[depth : depth + ny, depth : depth + nx].astype(bool)
+    ny, nx = base.shape[1] - 2 * depth, base.shape[2] - 2 * depth
+    core_nodata = base[2, depth : depth + ny, depth : depth + nx] < 0.5
     out = np.full((OUTPUT_FACTOR * ny, OUTPUT_FACTOR * nx), np.nan, dtype=np.float32)
     if core_nodata.all():
         return out  # nothing to predict: no network call
     model = load_model(spec, device, compute_dtype)
     pin = device.type == "cuda" if pin_memory is None else pin_memory
-    arrays = {"bed": bed, "accumulation": accumulation, "surface": surface, "vx": vx, "vy": vy}
+    arrays = {"x": base[0:1], "w1": surface, "w2": velocity, "w3": base[1:2]}
     crop = OUTPUT_FACTOR * halo
     with torch.inference_mode():
         for (wy, wx), origins in plan_windows(ny, nx, window).items():
