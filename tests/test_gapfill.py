@@ -18,11 +18,11 @@ from xdeepbedmap.gapfill import (
     InputRangeWarning,
     fill_inputs,
     plan_fill,
-    pull_push,
 )
 from xdeepbedmap.kernel import superresolve_block
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model_store import resolve_model
+from xdeepbedmap.nodata import pull_push
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.synthetic import make_region
 

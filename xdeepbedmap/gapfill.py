@@ -26,7 +26,6 @@ count) and warns once (:class:`GapFillWarning`) when more than
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import dask
@@ -37,6 +36,16 @@ from dask.delayed import Delayed
 from dask.graph_manipulation import clone
 
 from xdeepbedmap.grids import VARIABLES
+from xdeepbedmap.input_checks import (
+    FILLED_WARNING_FRACTION,
+    MAX_SPEED,
+    PHYSICAL_RANGES,
+    GapFillWarning,
+    InputRangeWarning,
+    out_of_range,
+    warn_inputs,
+)
+from xdeepbedmap.nodata import pull_push
 
 __all__ = [
     "COARSE_CELL",
@@ -50,34 +59,15 @@ __all__ = [
     "InputRangeWarning",
     "fill_inputs",
     "plan_fill",
-    "pull_push",
 ]
 
 #: Base pixels per side of the fill source's cells. 2 fills a 24 km surface gap as
 #: well as 1 (docs/inference.md) with a quarter of the memory (continent: 44 MB per
 #: variable); 4 left 20% larger errors next to the gap.
 COARSE_CELL = 2
-#: Plausible value ranges (inclusive); values outside raise an InputRangeWarning.
-PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
-    "bed": (-9000.0, 5000.0),
-    "surface": (-100.0, 5000.0),
-    "accumulation": (0.0, np.inf),
-}
-#: Largest plausible ice speed, m/yr (``sqrt(vx^2 + vy^2)``).
-MAX_SPEED = 20000.0
 #: A base cell is ice (and output) when its ``ice_mask`` fraction is at least this.
 ICE_MASK_THRESHOLD = 0.5
-#: Share of the land inputs (surface, velocity, accumulation) above which a fill warns.
-FILLED_WARNING_FRACTION = 0.05
 _GAP_VARIABLES = ("surface", "vx", "vy", "accumulation")
-
-
-class InputRangeWarning(UserWarning):
-    """Input values outside their physical range (they are used as they are)."""
-
-
-class GapFillWarning(UserWarning):
-    """A large share of the region's inputs is no data and was filled."""
 
 
 @dataclass(frozen=True)
@@ -87,41 +77,6 @@ class FillSource:
     fields: dict[str, np.ndarray]
     cell: int
     land_filled_fraction: float
-
-
-def pull_push(mean: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Fill cells with zero ``weight`` from coarser levels (pull), upsampled bilinearly (push).
-
-    Cells with data keep their ``mean``; an array without any data becomes zeros.
-    """
-    has = weight > 0
-    if has.all():
-        return mean
-    if not has.any():
-        return np.zeros_like(mean)
-    ny, nx = mean.shape
-    pad = ((0, ny % 2), (0, nx % 2))
-    sums = np.pad(np.where(has, mean * weight, 0.0), pad).reshape(-1, 2, (nx + 1) // 2, 2)
-    weights = np.pad(weight, pad).reshape(sums.shape)
-    coarse_w = weights.sum(axis=(1, 3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        coarse = sums.sum(axis=(1, 3)) / coarse_w
-    coarse = pull_push(np.where(coarse_w > 0, coarse, 0.0), coarse_w)
-    up = _upsample2(coarse)[:ny, :nx]
-    return np.where(has, mean, up)
-
-
-def _upsample2(values: np.ndarray) -> np.ndarray:
-    """Bilinear 2x upsampling (cell-centre aligned, edges clamped)."""
-    for axis in (0, 1):
-        v = np.moveaxis(values, axis, 0)
-        before = np.concatenate([v[:1], v[:-1]])
-        after = np.concatenate([v[1:], v[-1:]])
-        out = np.empty((2 * v.shape[0], *v.shape[1:]), dtype=v.dtype)
-        out[0::2] = 0.75 * v + 0.25 * before
-        out[1::2] = 0.75 * v + 0.25 * after
-        values = np.moveaxis(out, 0, axis)
-    return values
 
 
 def _cell_sums(samples: np.ndarray, b0: int, c0: int, cell: int) -> tuple[np.ndarray, ...]:
@@ -152,12 +107,9 @@ def _summarise_block(blocks: dict[str, np.ndarray], origin: tuple[int, int], cel
         samples[name] = blocks[name][f // 2 :: f, f // 2 :: f] if f > 1 else blocks[name]
     land = np.isfinite(samples["bed"])
     ranges = {
-        check: int(_out_of_range_block(blocks[check], check=check)[0, 0])
-        for check in PHYSICAL_RANGES
+        check: int(out_of_range(blocks[check], check=check)[0, 0]) for check in PHYSICAL_RANGES
     }
-    ranges["velocity"] = int(
-        _out_of_range_block(blocks["vx"], blocks["vy"], check="velocity")[0, 0]
-    )
+    ranges["velocity"] = int(out_of_range(blocks["vx"], blocks["vy"], check="velocity")[0, 0])
     return {
         "cells": (b0 // cell, c0 // cell),
         "sums": {name: _cell_sums(v, b0, c0, cell) for name, v in samples.items()},
@@ -165,53 +117,6 @@ def _summarise_block(blocks: dict[str, np.ndarray], origin: tuple[int, int], cel
         "gaps": sum(int((land & ~np.isfinite(samples[n])).sum()) for n in _GAP_VARIABLES),
         "ranges": ranges,
     }
-
-
-def _out_of_range_block(*blocks: np.ndarray, check: str) -> np.ndarray:
-    """Count of finite values outside the physical range in one block (1 x 1 array).
-
-    The block's extremes are looked at first (cheap); values are compared
-    one by one only when an extreme lies outside the range.
-    """
-    if check == "velocity":
-        vx, vy = blocks
-        extremes = [f.reduce(b, axis=None) for b in blocks for f in (np.fmin, np.fmax)]
-        if not max(abs(e) for e in extremes) > MAX_SPEED / np.sqrt(2):  # NaN skips too
-            return np.zeros((1, 1), np.int64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            speed = np.hypot(vx.astype(np.float64), vy.astype(np.float64))
-        return np.array([[np.count_nonzero(np.isfinite(speed) & (speed > MAX_SPEED))]])
-    (block,) = blocks
-    lo, hi = PHYSICAL_RANGES[check]
-    if not (np.fmin.reduce(block, axis=None) < lo or np.fmax.reduce(block, axis=None) > hi):
-        return np.zeros((1, 1), np.int64)
-    bad = np.isfinite(block) & ((block < lo) | (block > hi))
-    return np.array([[np.count_nonzero(bad)]], dtype=np.int64)
-
-
-def _warn(ranges: dict[str, int], land_filled: float, nodata_names: list[str]) -> None:
-    """The warnings of :func:`plan_fill`: one per out-of-range variable, one for the gaps."""
-    for check, count in ranges.items():
-        if count:
-            limits = (
-                f"speed > {MAX_SPEED:g} m/yr" if check == "velocity"
-                else "outside [{:g}, {:g}]".format(*PHYSICAL_RANGES[check])
-            )  # fmt: skip
-            warnings.warn(
-                f"{check}: {count} value(s) {limits}; they are used as they are "
-                "(check the units and the nodata value)",
-                InputRangeWarning,
-                stacklevel=2,
-            )
-    if land_filled > FILLED_WARNING_FRACTION or nodata_names:
-        empty = f"; no data at all in {nodata_names} (filled with 0)" if nodata_names else ""
-        warnings.warn(
-            f"{land_filled:.1%} of the surface, velocity and accumulation inputs over the "
-            f"bed's valid cells are no data and were filled{empty}; see the "
-            "filled_fraction quality layer (superresolve(..., quality=True))",
-            GapFillWarning,
-            stacklevel=2,
-        )
 
 
 def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> Delayed:
@@ -278,7 +183,7 @@ def _combine(summaries: list[dict], shape: tuple[int, int], cell: int) -> FillSo
     n_land = max(sum(s["land"] for s in summaries), 1)
     land_filled = sum(s["gaps"] for s in summaries) / (len(_GAP_VARIABLES) * n_land)
     ranges = {k: sum(s["ranges"][k] for s in summaries) for k in summaries[0]["ranges"]}
-    _warn(ranges, land_filled, empty)
+    warn_inputs(ranges, land_filled, empty)
     return FillSource(fields=fields, cell=cell, land_filled_fraction=land_filled)
 
 
