@@ -116,7 +116,7 @@ def test_output_is_masked_where_the_bed_has_no_data(region, one_window):
 
 
 def test_nodata_in_other_inputs_does_not_leak(region, tiny_model):
-    """Filling is nearest-valid: a NaN surface pixel far from land changes nothing nearby."""
+    """No data in the surface is filled (globally): it never turns output pixels NaN."""
     ds, _ = region
     holes = ds.copy()
     holes["surface"] = ds.surface.where(ds.surface.x_surface > ds.x[4].item() + 500)

@@ -23,8 +23,11 @@ class DeepBedMapAccessor:
         """Check the grid-nesting contract; see :func:`xdeepbedmap.grids.validate_inputs`."""
         return validate_inputs(self._ds)
 
-    def superresolve(self, model: Any = None, **kwargs: Any) -> xr.DataArray:
-        """Super-resolve to a 250 m bed; see :func:`xdeepbedmap.inference.superresolve`."""
+    def superresolve(self, model: Any = None, **kwargs: Any) -> xr.DataArray | xr.Dataset:
+        """Super-resolve to a 250 m bed (with ``quality=True``, and its quality layer).
+
+        See :func:`xdeepbedmap.inference.superresolve`; every keyword is forwarded.
+        """
         return inference.superresolve(self._ds, model, **kwargs)
 
     def bicubic(self) -> xr.DataArray:

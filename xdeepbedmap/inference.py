@@ -10,8 +10,12 @@ How it works (see ``docs/inference.md``):
   ``4cy x 4cx`` chunk per base chunk.
 * At the outer edge of the domain the inputs are padded by mirror reflection,
   so the output covers the full input extent.
+* No data in the inputs is filled once, globally, before the overlap
+  (:mod:`xdeepbedmap.gapfill`), so no block's fill depends on its neighbours;
+  the output is masked where the bed had no data and, when the Dataset has an
+  ``ice_mask``, where the cell is not ice.
 * Each block is super-resolved by :func:`xdeepbedmap.kernel.superresolve_block`
-  (windows, batching, no-data filling and masking).
+  (windows, batching and masking).
 
 This module validates the options, builds the graph and wraps the result in a
 DataArray; the baseline it is compared with is :func:`xdeepbedmap.baselines.bicubic`.
@@ -30,20 +34,30 @@ import xarray as xr
 
 from xdeepbedmap._version import __version__
 from xdeepbedmap.chunking import ensure_nested_chunks, widen_small_chunks
-from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, grid_coords, output_grid, validate_inputs
+from xdeepbedmap.errors import XDeepBedMapError
+from xdeepbedmap.gapfill import ICE_MASK_THRESHOLD, fill_inputs, plan_fill
+from xdeepbedmap.grids import OUTPUT_FACTOR, grid_coords, output_grid, validate_inputs
 from xdeepbedmap.kernel import superresolve_block
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model.precision import resolve_precision
 from xdeepbedmap.model_store import ModelSpec, check_model_for_data, resolve_device, resolve_model
+from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region
 
-__all__ = ["DEFAULT_CHUNKS", "DEFAULT_HALO", "DEFAULT_WINDOW", "superresolve"]
+__all__ = [
+    "DEFAULT_CHUNKS",
+    "DEFAULT_HALO",
+    "DEFAULT_WINDOW",
+    "ICE_MASK_THRESHOLD",
+    "superresolve",
+]
 
 #: Base pixels of context on each side of every window. Chosen from the seam
-#: measurement in docs/inference.md: the smallest halo with RMS seam error
-#: below 1e-3 of the output's standard deviation for the bundled model
-#: (halo 6: 1.5e-3, halo 8: 7.3e-4).
-DEFAULT_HALO = 8
+#: measurement in docs/inference.md (bundled model, three regions, chunks of
+#: 16 and 20): the smallest halo whose worst RMS seam error is below 1e-4 of
+#: the output's std, 10x inside the 1e-3 requirement (halo 12: 1.4e-4,
+#: halo 14: 3.0e-5; the former default 8: 8.8e-4).
+DEFAULT_HALO = 14
 #: Largest window core, in base pixels, run through the network at once.
 DEFAULT_WINDOW = 128
 #: Base-grid chunk size used when the input is not chunked yet.
@@ -97,6 +111,19 @@ def _check_sizes(ds: xr.Dataset, halo: int, window: int) -> None:
             )
 
 
+def _use_ice_mask(ds: xr.Dataset, ice_mask: bool | None) -> bool:
+    """Whether to mask with ``ds.ice_mask``: by default when it is there."""
+    present = "ice_mask" in ds.data_vars
+    if ice_mask and not present:
+        raise XDeepBedMapError(
+            "ice_mask=True, but the input Dataset has no 'ice_mask' variable "
+            f"(it has {sorted(map(str, ds.data_vars))})"
+        )
+    if present and ds["ice_mask"].dims != ("y", "x"):
+        raise XDeepBedMapError(f"ice_mask: dims {ds['ice_mask'].dims}, expected ('y', 'x')")
+    return present if ice_mask is None else bool(ice_mask)
+
+
 def superresolve(
     ds: xr.Dataset,
     model: Generator | str | ModelSpec | None = None,
@@ -109,14 +136,17 @@ def superresolve(
     chunks: int | tuple[int, int] | None = None,
     residual_scaling: float = 0.2,
     resources: dict[str, float] | None = None,
-) -> xr.DataArray:
+    quality: bool = False,
+    ice_mask: bool | None = None,
+) -> xr.DataArray | xr.Dataset:
     """Super-resolve a canonical input Dataset to a 250 m bed.
 
     Parameters
     ----------
     ds : xarray.Dataset
         Canonical inputs (see :func:`xdeepbedmap.grids.validate_inputs`),
-        dask-backed or in memory.
+        dask-backed or in memory; optionally ``ice_mask`` on (``y``, ``x``),
+        the share of each base cell that is ice.
     model : Generator, path or None
         A generator, a checkpoint (``.safetensors``), Chainer weights
         (``.npz``), or ``None`` for the bundled demo model.
@@ -146,13 +176,28 @@ def superresolve(
         Dask worker resources the network tasks need; default ``{"GPU": 1}``
         on CUDA (they then run only on GPU workers of a distributed cluster)
         and none on CPU.
+    quality : bool
+        Also return the quality layer
+        (:func:`xdeepbedmap.quality.filled_fraction`): the result is then a
+        Dataset with ``bed`` and ``filled_fraction``.
+    ice_mask : bool, optional
+        Mask the output (NaN) where ``ds.ice_mask`` is below
+        :data:`ICE_MASK_THRESHOLD`; default: when ``ds`` has an ``ice_mask``.
 
     Returns
     -------
-    xarray.DataArray
+    xarray.DataArray or xarray.Dataset
         ``bed`` on (``y``, ``x``) at 250 m (``4 ny x 4 nx``), float32, with the
-        input's CRS, NaN no-data and attributes naming the model. Lazy (one
-        chunk per input chunk) when ``ds`` is dask-backed, in memory otherwise.
+        input's CRS, NaN no-data and attributes naming the model (with
+        ``quality=True``, a Dataset of ``bed`` and ``filled_fraction``). Lazy
+        (one chunk per input chunk) when ``ds`` is dask-backed, in memory
+        otherwise.
+
+    Warns
+    -----
+    xdeepbedmap.gapfill.InputRangeWarning, xdeepbedmap.gapfill.GapFillWarning
+        When the result is computed: values outside the physical ranges;
+        many inputs filled (see :func:`xdeepbedmap.gapfill.plan_fill`).
     """
     base = validate_inputs(ds)
     spec = resolve_model(model, residual_scaling)
@@ -163,6 +208,7 @@ def superresolve(
     halo = DEFAULT_HALO if halo is None else int(halo)
     window = DEFAULT_WINDOW if window is None else int(window)
     _check_sizes(ds, halo, window)
+    use_ice = _use_ice_mask(ds, ice_mask)
     if batch_size is None:
         batch_size = 4 if torch_device.type == "cuda" else 1
     if int(batch_size) < 1:
@@ -171,9 +217,12 @@ def superresolve(
         resources = {"GPU": 1}
     work = ensure_nested_chunks(ds, chunks, DEFAULT_CHUNKS)
     work = widen_small_chunks(work, halo + 1)
+    source = plan_fill(work)  # lazy: fill source, range checks and warnings when computed
+    ice = work["ice_mask"].data.rechunk(work["bed"].data.chunks) if use_ice else None
+    arrays = fill_inputs(work, source, ice)
     with dask.annotate(**({"resources": resources} if resources else {})):
         result = _map_kernel(
-            work,
+            arrays,
             spec=spec,
             halo=halo,
             window=window,
@@ -184,27 +233,32 @@ def superresolve(
     out = xr.DataArray(result, dims=("y", "x"), coords=grid_coords(output_grid(base)), name="bed")
     out.attrs = _output_attrs(spec, halo, window)
     out.attrs.update(check_model_for_data(model, ds))
+    out.attrs["ice_mask_applied"] = int(use_ice)
     out = out.rio.write_crs(str(base.crs)).rio.write_nodata(np.nan, encoded=False)
+    result_obj: xr.DataArray | xr.Dataset = out
+    if quality:
+        result_obj = xr.Dataset({"bed": out, "filled_fraction": filled_fraction(work, halo)})
     # inputs opened with a margin of true data around a bbox: back to the bbox
-    out = crop_to_region(out, ds)
+    result_obj = crop_to_region(result_obj, ds)
     if ds["bed"].chunks is None:
-        out = out.compute()
-    return out
+        result_obj = result_obj.compute()
+    return result_obj
 
 
-def _map_kernel(work: xr.Dataset, **kernel_options: Any) -> da.Array:
+def _map_kernel(arrays: dict[str, da.Array], **kernel_options: Any) -> da.Array:
     """The lazy 250 m bed: :func:`superresolve_block` over nested, overlapping blocks."""
     depth = kernel_options["halo"] + 1
-    arrays = [work[name].data.astype(np.float32) for name in VARIABLES]
-    depths = [{0: depth * factor, 1: depth * factor} for (_, _, factor) in VARIABLES.values()]
-    cy, cx = work["bed"].chunks
+    factors = {"base": 1, "surface": 10, "velocity": 2}
+    depths = [{0: 0, 1: depth * f, 2: depth * f} for f in factors.values()]
+    cy, cx = arrays["base"].chunks[1:]
     return da.map_overlap(
         superresolve_block,
-        *arrays,
+        *(arrays[name] for name in factors),
         depth=depths,
         boundary="reflect",
         trim=False,
         align_arrays=False,
+        drop_axis=0,
         chunks=(tuple(OUTPUT_FACTOR * c for c in cy), tuple(OUTPUT_FACTOR * c for c in cx)),
         dtype=np.float32,
         meta=np.empty((0, 0), dtype=np.float32),

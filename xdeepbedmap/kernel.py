@@ -9,10 +9,15 @@ returns the ``4 x`` super-resolved core of the block:
   (:func:`plan_windows`), each with the same context, and windows of one shape
   go through the network ``batch_size`` at a time; each window's context
   output is cropped;
-* no data in an input is filled, for the network only, with the nearest valid
-  value of that input in the block (:func:`xdeepbedmap.nodata.fill_nearest`);
-* the output is NaN wherever the 1 km bed is NaN (its 4 x 4 sub-pixels), and
-  a block whose bed core is all NaN skips the network.
+* the inputs arrive already filled (:mod:`xdeepbedmap.gapfill`, once and
+  globally, so no fill here depends on the block) and stacked per grid, the
+  base grid's last channel being the mask of the pixels to output (the bed
+  had data, and the cell is ice when an ice mask is applied);
+* windows are cut as views and copied straight into batch buffers allocated
+  once per block and window shape (pinned on CUDA, so host-to-device copies
+  can be asynchronous);
+* the output is NaN wherever the mask is false (its 4 x 4 sub-pixels), and a
+  block whose mask core is all false skips the network.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import torch
 from xdeepbedmap.grids import OUTPUT_FACTOR
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model_store import ModelSpec, load_model
-from xdeepbedmap.nodata import fill_nearest
-from xdeepbedmap.windows import GENERATOR_INPUTS, cut_nested
+from xdeepbedmap.windows import GENERATOR_INPUTS
 
 __all__ = ["plan_windows", "superresolve_block"]
+
+#: Fine pixels per base pixel of each generator input (channels first, as in GENERATOR_INPUTS).
+_FACTORS = {"x": 1, "w1": 10, "w2": 2, "w3": 1}
 
 #: Window cores by shape ``(wy, wx)``: the core coordinates ``(r0, c0)`` of each.
 WindowPlan = dict[tuple[int, int], list[tuple[int, int]]]
@@ -50,16 +57,24 @@ def plan_windows(ny: int, nx: int, window: int) -> WindowPlan:
     return plan
 
 
-def _filled(**blocks: np.ndarray) -> dict[str, np.ndarray]:
-    """The blocks as float32 with no data filled for the network."""
-    return {name: fill_nearest(block.astype(np.float32)) for name, block in blocks.items()}
+def _batch_buffers(
+    shape: tuple[int, int], depth: int, size: int, pin: bool
+) -> dict[str, torch.Tensor]:
+    """Empty float32 batch tensors of the generator's inputs for windows of ``shape``."""
+    wy, wx = shape
+    n, m = wy + 2 * depth, wx + 2 * depth
+    channels = {"x": (1, 1), "w1": (1, 10), "w2": (2, 2), "w3": (1, 1)}
+    return {
+        name: torch.empty((size, c, f * n, f * m), dtype=torch.float32, pin_memory=pin)
+        for name, (c, f) in channels.items()
+    }
 
 
 def _run_batch(
     model: Generator,
     arrays: Mapping[str, np.ndarray],
     origins: list[tuple[int, int]],
-    shape: tuple[int, int],
+    buffers: Mapping[str, torch.Tensor],
     depth: int,
     device: torch.device,
     dtype: torch.dtype,
@@ -68,26 +83,26 @@ def _run_batch(
 
     A window whose core starts at ``(r0, c0)`` in core coordinates starts at
     ``(r0 + depth, c0 + depth)`` in block coordinates, so with its context it
-    spans ``[r0, r0 + wy + 2 depth)`` of the block.
+    spans ``[r0, r0 + wy + 2 depth)`` of the block. Its inputs are copied from
+    views of the block into slot ``k`` of the ``buffers``.
     """
-    wy, wx = shape
-    cuts = [
-        cut_nested(arrays, slice(r0, r0 + wy + 2 * depth), slice(c0, c0 + wx + 2 * depth))
-        for r0, c0 in origins
-    ]
+    n, m = buffers["x"].shape[2:]
+    for k, (r0, c0) in enumerate(origins):
+        for name, factor in _FACTORS.items():  # views of the block, copied once
+            view = arrays[name][:, factor * r0 : factor * (r0 + n), factor * c0 : factor * (c0 + m)]
+            np.copyto(buffers[name][k].numpy(), view)
+    pinned = buffers["x"].is_pinned()
     inputs = [
-        torch.from_numpy(np.stack([cut[name] for cut in cuts])).to(device=device, dtype=dtype)
+        buffers[name][: len(origins)].to(device=device, dtype=dtype, non_blocking=pinned)
         for name in GENERATOR_INPUTS
     ]
     return model(*inputs).float().cpu().numpy()[:, 0]
 
 
 def superresolve_block(
-    bed: np.ndarray,
-    accumulation: np.ndarray,
+    base: np.ndarray,
     surface: np.ndarray,
-    vx: np.ndarray,
-    vy: np.ndarray,
+    velocity: np.ndarray,
     *,
     spec: ModelSpec,
     halo: int,
@@ -95,13 +110,17 @@ def superresolve_block(
     batch_size: int,
     device: torch.device,
     compute_dtype: torch.dtype,
+    pin_memory: bool | None = None,
 ) -> np.ndarray:
     """Super-resolve one overlapped block (inputs carry ``halo + 1`` base px of context).
 
     Parameters
     ----------
-    bed, accumulation, surface, vx, vy : numpy.ndarray
-        One nested block of each canonical variable, context included.
+    base, surface, velocity : numpy.ndarray
+        One nested block of each input group of
+        :func:`xdeepbedmap.gapfill.fill_inputs`, context included, no data
+        filled, channels first: ``base`` is (bed, accumulation, output mask),
+        ``surface`` (surface), ``velocity`` (vx, vy).
     spec : ModelSpec
         The generator, loaded once per process (:func:`xdeepbedmap.model_store.load_model`).
     halo, window, batch_size : int
@@ -110,31 +129,36 @@ def superresolve_block(
     device, compute_dtype : torch.device, torch.dtype
         Where and in which precision the network runs (``dtype`` is
         ``map_overlap``'s own argument, the output's dtype).
+    pin_memory : bool, optional
+        Pin the batch buffers (default: on CUDA only); the results are the same.
 
     Returns
     -------
     numpy.ndarray
-        The ``4 * core`` output block as float32, NaN where the core's bed is NaN.
+        The ``4 * core`` output block as float32, NaN where the mask is false.
     """
     depth = halo + 1
-    ny, nx = bed.shape[0] - 2 * depth, bed.shape[1] - 2 * depth
-    core_nodata = np.isnan(bed[depth : depth + ny, depth : depth + nx])
+    ny, nx = base.shape[1] - 2 * depth, base.shape[2] - 2 * depth
+    core_nodata = base[2, depth : depth + ny, depth : depth + nx] < 0.5
     out = np.full((OUTPUT_FACTOR * ny, OUTPUT_FACTOR * nx), np.nan, dtype=np.float32)
     if core_nodata.all():
         return out  # nothing to predict: no network call
     model = load_model(spec, device, compute_dtype)
-    arrays = _filled(bed=bed, accumulation=accumulation, surface=surface, vx=vx, vy=vy)
+    pin = device.type == "cuda" if pin_memory is None else pin_memory
+    arrays = {"x": base[0:1], "w1": surface, "w2": velocity, "w3": base[1:2]}
     crop = OUTPUT_FACTOR * halo
     with torch.inference_mode():
         for (wy, wx), origins in plan_windows(ny, nx, window).items():
+            buffers = _batch_buffers((wy, wx), depth, min(batch_size, len(origins)), pin)
             for start in range(0, len(origins), batch_size):
                 batch = origins[start : start + batch_size]
-                y = _run_batch(model, arrays, batch, (wy, wx), depth, device, compute_dtype)
+                y = _run_batch(model, arrays, batch, buffers, depth, device, compute_dtype)
                 for tile, (r0, c0) in zip(y, batch, strict=True):
                     out[
                         OUTPUT_FACTOR * r0 : OUTPUT_FACTOR * (r0 + wy),
                         OUTPUT_FACTOR * c0 : OUTPUT_FACTOR * (c0 + wx),
                     ] = tile[crop : crop + OUTPUT_FACTOR * wy, crop : crop + OUTPUT_FACTOR * wx]
-    mask = np.repeat(np.repeat(core_nodata, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)
-    out[mask] = np.nan
+    if core_nodata.any():
+        mask = np.repeat(np.repeat(core_nodata, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)
+        out[mask] = np.nan
     return out

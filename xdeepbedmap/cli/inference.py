@@ -110,14 +110,17 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         dtype=args.dtype,
+        quality=args.quality,
+        ice_mask=args.ice_mask,
     )
-    # drop the margin of true data open_inputs read around --bbox (a no-op without one)
-    ny, nx = result.sizes["y"] // 4, result.sizes["x"] // 4
-    n_chunks = len(result.chunks[0]) * len(result.chunks[1])
+    bed = result["bed"] if args.quality else result
+    # the result is cropped to --bbox (open_inputs read a margin of true data around it)
+    ny, nx = bed.sizes["y"] // 4, bed.sizes["x"] // 4
+    n_chunks = len(bed.chunks[0]) * len(bed.chunks[1])
     print(
         f"super-resolving {ny} x {nx} base px ({4 * ny} x {4 * nx} output px) from "
-        f"catalog {args.catalog} with {result.attrs['model']}, "
-        f"{n_chunks} chunks, halo {result.attrs['halo_base_px']}"
+        f"catalog {args.catalog} with {bed.attrs['model']}, "
+        f"{n_chunks} chunks, halo {bed.attrs['halo_base_px']}"
     )
     for out in outputs:
         if out.suffix.lower() == ".zarr" and partial_path(out).exists() and not args.restart:
@@ -137,7 +140,7 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         truth = None
         if args.truth:
             truth = open_truth(args.catalog, data_dir=args.data_dir)
-            truth = truth.sel(x=result.x, y=result.y, method="nearest", tolerance=1.0)
+            truth = truth.sel(x=bed.x, y=bed.y, method="nearest", tolerance=1.0)
         beds = {"bicubic": crop_to_region(bicubic(ds), ds), "DeepBedMap": open_output(written[0])}
         plot_comparison(crop_to_region(ds, ds), beds, truth, args.figure)
         written.append(Path(args.figure))
@@ -195,6 +198,17 @@ def _add_superresolve(sub: Any) -> None:
         "--restart",
         action="store_true",
         help="discard an interrupted Zarr write instead of resuming it",
+    )
+    sr.add_argument(
+        "--quality",
+        action="store_true",
+        help="also write the filled_fraction quality layer beside each output (<name>_quality)",
+    )
+    sr.add_argument(
+        "--ice-mask",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mask the output where the inputs' ice_mask < 0.5 (default: when there is one)",
     )
     sr.set_defaults(func=_cmd_superresolve)
 

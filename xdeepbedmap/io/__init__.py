@@ -15,7 +15,13 @@ computes it once. On a dask cluster the writers compute under
 from xdeepbedmap.io.cog import to_cog
 from xdeepbedmap.io.identity import ResumeMismatchError
 from xdeepbedmap.io.lock import OutputLockedError, output_lock
-from xdeepbedmap.io.outputs import OUTPUT_SUFFIXES, check_outputs, open_output, write_outputs
+from xdeepbedmap.io.outputs import (
+    OUTPUT_SUFFIXES,
+    check_outputs,
+    open_output,
+    quality_path,
+    write_outputs,
+)
 from xdeepbedmap.io.zarr_store import IncompleteOutputError, open_zarr_output, to_zarr
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "open_output",
     "open_zarr_output",
     "output_lock",
+    "quality_path",
     "to_cog",
     "to_zarr",
     "write_outputs",

@@ -15,7 +15,7 @@ from xdeepbedmap.io.cog import to_cog
 from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.io.zarr_store import open_zarr_output, to_zarr
 
-__all__ = ["OUTPUT_SUFFIXES", "check_outputs", "open_output", "write_outputs"]
+__all__ = ["OUTPUT_SUFFIXES", "check_outputs", "open_output", "quality_path", "write_outputs"]
 
 #: File name endings :func:`write_outputs` knows: GeoTIFF (written as a COG) and Zarr.
 OUTPUT_SUFFIXES = (".tif", ".tiff", ".zarr")
@@ -62,8 +62,14 @@ def check_outputs(paths: Sequence[str | PathLike[str]], overwrite: bool = False)
     return sorted(outputs, key=lambda p: not _is_zarr(p))
 
 
+def quality_path(path: str | PathLike[str]) -> Path:
+    """Where the quality layer of output ``path`` goes: ``<stem>_quality<suffix>`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_quality{path.suffix}")
+
+
 def write_outputs(
-    result: xr.DataArray,
+    result: xr.DataArray | xr.Dataset,
     paths: Sequence[str | PathLike[str]],
     *,
     overwrite: bool = False,
@@ -82,8 +88,11 @@ def write_outputs(
 
     Parameters
     ----------
-    result : xarray.DataArray
-        The 250 m bed, e.g. from :func:`xdeepbedmap.inference.superresolve`.
+    result : xarray.DataArray or xarray.Dataset
+        The 250 m bed, e.g. from :func:`xdeepbedmap.inference.superresolve`;
+        or the Dataset of ``superresolve(..., quality=True)``, whose
+        ``filled_fraction`` is then written beside each output as
+        ``<stem>_quality<suffix>`` (:func:`quality_path`), in the same format.
     paths : sequence of str or path-like
         ``.zarr`` (resumable store) or ``.tif``/``.tiff`` (Cloud-Optimised GeoTIFF).
     overwrite : bool
@@ -115,26 +124,37 @@ def write_outputs(
     >>> write_outputs(bed, ["bed.zarr", "bed.tif"])  # doctest: +SKIP
     [PosixPath('bed.zarr'), PosixPath('bed.tif')]
     """
-    written: list[Path] = []
     outputs = check_outputs(paths, overwrite)
+    layers = {"": result}
+    if isinstance(result, xr.Dataset):
+        layers = {"": result["bed"], "quality": result["filled_fraction"]}
+        check_outputs([quality_path(p) for p in outputs], overwrite)
+    written: list[Path] = []
     with ExitStack() as locks:
-        for out in outputs:
-            locks.enter_context(output_lock(out))
-        for out in outputs:
-            source = open_output(written[0]) if written else result
-            if _is_zarr(out):
-                written.append(
-                    to_zarr(
-                        source,
-                        out,
-                        overwrite=overwrite,
-                        progress=progress,
-                        inputs=None if written else inputs,
-                        restart=restart,
+        for kind in layers:
+            for out in outputs:
+                locks.enter_context(output_lock(quality_path(out) if kind else out))
+        for kind, layer in layers.items():
+            first: Path | None = None
+            for out in outputs:
+                target = quality_path(out) if kind else out
+                source = open_output(first) if first else layer
+                if _is_zarr(target):
+                    # the store records the inputs so a resume from others is refused
+                    store_inputs = None if first else inputs
+                    written.append(
+                        to_zarr(
+                            source,
+                            target,
+                            overwrite=overwrite,
+                            progress=progress,
+                            inputs=store_inputs,
+                            restart=restart,
+                        )
                     )
-                )
-            else:
-                written.append(to_cog(source, out, overwrite=overwrite))
+                else:
+                    written.append(to_cog(source, target, overwrite=overwrite))
+                first = first or written[-1]
     return written
 
 
