@@ -185,7 +185,12 @@ def test_cli_superresolve_on_the_standins(standins, tmp_path, capsys):
     # a 500 m bed gets base pixels with edges on whole km inside the bbox: 12 x 12
     assert "12 x 12 base px (48 x 48 output px)" in capsys.readouterr().out
     bed = rioxarray.open_rasterio(out).squeeze("band", drop=True)
-    assert bed.shape == (48, 48) and np.isfinite(bed.values).all()
+    assert bed.shape == (48, 48)
+    # the ice mask is applied by default: data exactly over grounded 1 km cells
+    inputs = _open(standins, bed_source="bedmachine", margin=0)
+    grounded = np.kron(inputs["ice_mask"].values >= 0.5, np.ones((4, 4), dtype=bool))
+    assert 0 < grounded.sum() < grounded.size
+    np.testing.assert_array_equal(np.isfinite(bed.values), grounded)
     assert float(bed.x.min()) == pytest.approx(BBOX[0] + 125)  # first 250 m centre of the region
     assert "synthetic regions only" in bed.attrs["model_warning"]
 
