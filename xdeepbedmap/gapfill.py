@@ -237,6 +237,8 @@ def _group_block(
     """
     origin = tuple(lo for lo, _ in block_info[0]["array-location"])  # type: ignore[index]
     factor = VARIABLES[names[0]][2]
+    if len(names) == 1 and not keep:  # one channel: a view, not a copy (the surface)
+        return _filled(blocks[0], source.fields[names[0]], factor, source.cell, origin)[None]
     n = len(names) + int(keep)
     out = np.empty((n, *blocks[0].shape), dtype=np.float32)
     for k, name in enumerate(names):
