@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import optuna
 import pytest
@@ -14,6 +15,7 @@ from optuna.trial import TrialState
 from sqlalchemy.exc import OperationalError
 
 from xdeepbedmap.synthetic import make_region
+from xdeepbedmap.training.study import open_storage
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
 from xdeepbedmap.training.trainer import TrainConfig
 from xdeepbedmap.training.tune import (
@@ -24,7 +26,6 @@ from xdeepbedmap.training.tune import (
     open_study,
     run_study,
     run_workers,
-    storage_url,
 )
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -45,7 +46,10 @@ def cli_args(storage, run_root, trials, workers=1):
 
 
 def finished_trials(storage):
-    study = optuna.load_study(study_name="tiny", storage=storage_url(storage))
+    # open_storage: a bare URL would race the child creating the tables and fail it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.load_study(study_name="tiny", storage=open_storage(storage))
     return study.get_trials(deepcopy=False, states=FINISHED)
 
 

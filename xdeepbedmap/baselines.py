@@ -68,8 +68,11 @@ def bicubic(ds: xr.Dataset) -> xr.DataArray:
     eager = not isinstance(bed, da.Array)
     arr = da.from_array(bed, chunks=bed.shape) if eager else bed
     requested = arr.chunks
-    # map_overlap borrows 2 px from the neighbouring chunk only: merge smaller chunks
-    arr = arr.rechunk(tuple(ensure_minimum_chunksize(_DEPTH, c) for c in requested))
+    # map_overlap merges chunks smaller than its depth itself, but then no longer
+    # matches the output chunks given below (all chunks of 1 failed): merge them first
+    wide = tuple(ensure_minimum_chunksize(_DEPTH, c) for c in requested)
+    if any(len(w) != len(c) for w, c in zip(wide, requested, strict=True)):
+        arr = arr.rechunk(wide)
     cy, cx = arr.chunks
     result = da.map_overlap(
         _bicubic_block,

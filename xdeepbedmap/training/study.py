@@ -19,7 +19,7 @@ import optuna
 from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.model.checkpoint import export_checkpoint
 
-__all__ = ["export_best", "open_study", "run_study", "storage_url"]
+__all__ = ["export_best", "open_storage", "open_study", "run_study", "storage_url"]
 
 
 def storage_url(storage: str | PathLike[str]) -> str:
@@ -50,10 +50,20 @@ def _check_sqlite_folder(db: Path) -> None:
         raise PermissionError(f"--storage {db}: {folder} or the file is not writable")
 
 
-def _rdb_storage(
-    storage: str | PathLike[str], heartbeat_interval: int, grace_period: int | None
+def open_storage(
+    storage: str | PathLike[str], heartbeat_interval: int = 10, grace_period: int | None = None
 ) -> Any:
+    """The Optuna ``RDBStorage`` of ``storage``, created safely when several processes race.
 
+    Use it (not a bare URL) to read a study another process may be creating:
+    opening a new SQLite file creates its tables, and two processes doing so at
+    once fail with ``UNIQUE constraint failed: alembic_version``.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError
+        If an SQLite file's folder is missing or not writable.
+    """
     url = storage_url(storage)
     db = _sqlite_file(url)
     if db is None:
@@ -109,7 +119,7 @@ def open_study(
     """
     with warnings.catch_warnings():  # heartbeats are 'experimental' in optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        rdb = _rdb_storage(storage, heartbeat_interval, grace_period)
+        rdb = open_storage(storage, heartbeat_interval, grace_period)
     sampler = optuna.samplers.TPESampler(
         n_startup_trials=n_startup_trials,
         seed=None if seed is None else seed + os.getpid() % 10_000,
