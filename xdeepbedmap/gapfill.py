@@ -119,6 +119,23 @@ def _summarise_block(blocks: dict[str, np.ndarray], origin: tuple[int, int], cel
     }
 
 
+def _reading_copy(array: da.Array) -> da.Array:
+    """``array`` through a clone of its graph, or ``array`` itself where cloning fails.
+
+    dask's ``clone`` drops dependencies of rechunk layers (the cloned graph
+    misses keys and cannot run); such inputs are read once and shared with
+    the network's tasks instead, which holds their blocks until the fill
+    source is complete.
+    """
+    copy = clone(array, seed="xdeepbedmap-gapfill")
+    graph = dict(copy.__dask_graph__())
+    for task in graph.values():
+        dependencies = getattr(task, "dependencies", None)
+        if dependencies is not None and not set(dependencies) <= graph.keys():
+            return array
+    return copy
+
+
 def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> Delayed:
     """The fill source of nested, dask-backed inputs, lazily (a ``Delayed`` :class:`FillSource`).
 
@@ -152,9 +169,7 @@ def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> Delayed:
         When computed: more than :data:`FILLED_WARNING_FRACTION` of the land
         inputs are no data, or a variable has no valid value at all.
     """
-    blocks = {
-        name: clone(ds[name].data, seed="xdeepbedmap-gapfill").to_delayed() for name in VARIABLES
-    }
+    blocks = {name: _reading_copy(ds[name].data).to_delayed() for name in VARIABLES}
     starts = [np.cumsum((0, *c[:-1])) for c in ds["bed"].data.chunks]
     summarise = dask.delayed(_summarise_block, pure=True)
     lazy = [
