@@ -27,15 +27,15 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import torch
 
-from xdeepbedmap.grids import OUTPUT_FACTOR
+from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model_store import ModelSpec, load_model
 from xdeepbedmap.windows import GENERATOR_INPUTS
 
 __all__ = ["plan_windows", "superresolve_block"]
 
-#: Fine pixels per base pixel of each generator input (channels first, as in GENERATOR_INPUTS).
-_FACTORS = {"x": 1, "w1": 10, "w2": 2, "w3": 1}
+#: Fine pixels per base pixel of each generator input, from the nesting contract.
+_FACTORS = {name: VARIABLES[stacked[0]][2] for name, stacked in GENERATOR_INPUTS.items()}
 
 #: Window cores by shape ``(wy, wx)``: the core coordinates ``(r0, c0)`` of each.
 WindowPlan = dict[tuple[int, int], list[tuple[int, int]]]
@@ -63,10 +63,13 @@ def _batch_buffers(
     """Empty float32 batch tensors of the generator's inputs for windows of ``shape``."""
     wy, wx = shape
     n, m = wy + 2 * depth, wx + 2 * depth
-    channels = {"x": (1, 1), "w1": (1, 10), "w2": (2, 2), "w3": (1, 1)}
+    shapes = {
+        name: (size, len(stacked), _FACTORS[name] * n, _FACTORS[name] * m)
+        for name, stacked in GENERATOR_INPUTS.items()
+    }
     return {
-        name: torch.empty((size, c, f * n, f * m), dtype=torch.float32, pin_memory=pin)
-        for name, (c, f) in channels.items()
+        name: torch.empty(shape, dtype=torch.float32, pin_memory=pin)
+        for name, shape in shapes.items()
     }
 
 

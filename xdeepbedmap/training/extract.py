@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 
 from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES, validate_inputs
+from xdeepbedmap.nodata import fill_nearest
 from xdeepbedmap.training.layout import TILE_ARRAYS, TileLayout
 from xdeepbedmap.truth import align_truth
 from xdeepbedmap.windows import cut_nested
@@ -126,17 +127,6 @@ def _windows_of(
     ]  # fmt: skip
 
 
-def _fill_nearest(target: np.ndarray) -> np.ndarray:
-    """``target`` with each NaN replaced by the nearest valid pixel (no copy when NaN-free)."""
-    missing = ~np.isfinite(target)
-    if not missing.any():
-        return target
-    from scipy import ndimage
-
-    nearest = ndimage.distance_transform_edt(missing, return_distances=False, return_indices=True)
-    return target[tuple(nearest)]
-
-
 def _cut(
     arrays: dict[str, np.ndarray],
     windows: list[tuple[int, int, np.ndarray]],
@@ -148,7 +138,7 @@ def _cut(
         r, c, target = windows[k]
         for name, value in cut_nested(arrays, slice(r, r + n), slice(c, c + n)).items():
             out[name].append(value)
-        out["y"].append(_fill_nearest(target)[None])
+        out["y"].append(fill_nearest(target)[None])
         out["origin"].append(np.array([r, c]))
     return {name: np.stack(value) for name, value in out.items()}
 
