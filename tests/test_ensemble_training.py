@@ -110,9 +110,7 @@ def test_subset_keeps_loaded_and_lazy_tiles_alike(tiles, split):
         loaded.subset(np.array([0, 8]))
 
 
-def test_ensemble_trains_resumes_member_by_member_and_refuses_other_options(
-    tiles, split, tmp_path
-):
+def test_ensemble_trains_resumes_member_by_member_and_refuses_other_options(tiles, split, tmp_path):
     folder = tmp_path / "ens"
     seen = []
 
