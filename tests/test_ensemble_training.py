@@ -164,3 +164,28 @@ def test_one_member_is_refused_before_any_work(tiles, split, tmp_path):
     with pytest.raises(EnsembleError, match="members must be >= 2"):
         train_ensemble(*_datasets(tiles, split), CONFIG, tmp_path / "e", 1, device="cpu")
     assert not (tmp_path / "e").exists()
+
+
+TRAIN = ["train", "--synthetic", "21", "--synthetic-shape", "16x16", "--blocks", "1"]
+TRAIN += ["--epochs", "1", "--no-adversarial", "--batch-size", "8", "--stride", "8"]
+TRAIN += ["--validation-fraction", "0.2", "--device", "cpu", "--members", "2", "--half"]
+
+
+def test_cli_trains_a_calibrated_ensemble_and_resumes(tmp_path, capsys):
+    from xdeepbedmap.cli import main
+
+    folder = tmp_path / "ens"
+    assert main([*TRAIN, "--output", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "member 1/2: epoch 1:" in out and "member 2/2 (seed 1): trained in" in out
+    assert "calibrated: std scale" in out and "validation tiles held out" in out
+    ensemble = read_ensemble(folder)
+    assert len(ensemble.members) == 2 and ensemble.std_scale > 0
+    assert (folder / "runs" / "member_01" / "metrics.csv").exists()
+    assert main([*TRAIN, "--output", str(folder)]) == 0
+    assert capsys.readouterr().out.count("already trained") == 2
+    assert main([*TRAIN, "--output", str(folder), "--no-bootstrap"]) == 1
+    assert "bootstrap (folder: True, now: False)" in capsys.readouterr().err
+    assert main([*TRAIN, "--output", str(tmp_path / "e.safetensors")]) == 1
+    assert "ensemble folder" in capsys.readouterr().err
+    assert not (tmp_path / "e.safetensors").exists()
