@@ -10,9 +10,9 @@ import torch
 
 from xdeepbedmap.ensemble import EnsembleError, member_name, read_ensemble
 from xdeepbedmap.ensemble.calibration import calibrate_on_tiles, fit_std_scale, spread_on_tiles
-from xdeepbedmap.ensemble.training import OPTIONS_FILE, bootstrap_indices, train_ensemble
 from xdeepbedmap.model import Generator, read_checkpoint_metadata
 from xdeepbedmap.synthetic import make_region
+from xdeepbedmap.training.ensemble import OPTIONS_FILE, bootstrap_indices, train_ensemble
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
 from xdeepbedmap.training.trainer import TrainConfig
 
@@ -189,3 +189,39 @@ def test_cli_trains_a_calibrated_ensemble_and_resumes(tmp_path, capsys):
     assert main([*TRAIN, "--output", str(tmp_path / "e.safetensors")]) == 1
     assert "ensemble folder" in capsys.readouterr().err
     assert not (tmp_path / "e.safetensors").exists()
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_ensemble_from_the_best_trials_of_a_study(tiles, tmp_path, capsys):
+    import optuna
+
+    from xdeepbedmap.cli import main
+    from xdeepbedmap.model.checkpoint import save_checkpoint
+    from xdeepbedmap.training.study import open_storage
+
+    run_root, db = tmp_path / "tune", tmp_path / "tune.db"
+    cache = build_tiles([make_region((24, 24), seed=21)], store=run_root / "s-tiles.zarr",
+                        layout=TileLayout(stride=8))  # fmt: skip
+    study = optuna.create_study(study_name="s", storage=open_storage(db), direction="minimize")
+    for number, (value, generator) in enumerate(
+        zip([30.0, 10.0, 20.0], _random_members(3), strict=True)
+    ):
+        path = tmp_path / f"trial-{number}.safetensors"
+        save_checkpoint(generator, path, training={"seed": 0}, epoch=2, metrics={"val_rmse": 5.0})
+        study.add_trial(
+            optuna.trial.create_trial(value=value, user_attrs={"checkpoint": str(path)})
+        )
+    argv = ["ensemble", "--from-study", str(db), "--study", "s", "--run-root", str(run_root)]
+    argv += ["--validation-fraction", "0.2", "--device", "cpu", "--output", str(tmp_path / "e")]
+    assert main([*argv, "--top", "4"]) == 1
+    assert "has 3 completed trial(s) with a checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
+    assert main([*argv, "--top", "2"]) == 0
+    assert "calibrated: std scale" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "e" / "ensemble.json").read_text())
+    assert [m["training"]["trial"] for m in manifest["members"]] == [1, 2]  # lowest RMSE first
+    _, val_idx = split_tiles(cache.sizes["tile"], 0.2, seed=0)
+    refit = calibrate_on_tiles(_random_members(3)[1:], TileDataset(cache, val_idx), device="cpu")
+    assert read_ensemble(tmp_path / "e").std_scale == pytest.approx(refit.std_scale, rel=1e-9)
+    assert main([*argv, "--top", "2"]) == 1  # a complete ensemble is not replaced silently
+    assert "--overwrite" in capsys.readouterr().err

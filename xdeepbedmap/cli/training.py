@@ -17,6 +17,11 @@ from xdeepbedmap.cli._args import (
     refuse_existing,
 )
 from xdeepbedmap.cli._regions import regions_from_args, training_tiles
+from xdeepbedmap.cli.ensemble import (
+    add_ensemble_command,
+    check_ensemble_output,
+    train_ensemble_from_args,
+)
 from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.model import export_checkpoint
 from xdeepbedmap.model.checkpoint import CheckpointError
@@ -54,8 +59,6 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 def _cmd_train(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if args.members > 1:
-        from xdeepbedmap.cli.ensemble import check_ensemble_output, train_ensemble_from_args
-
         check_ensemble_output(output)
         return train_ensemble_from_args(args, _train_config(args), *training_tiles(args))
     if output.suffix != ".safetensors":
@@ -294,6 +297,7 @@ def _add_tune(sub: Any) -> None:
 
 
 def add_commands(sub: Any) -> None:
-    """Register train and tune."""
+    """Register train, tune and ensemble."""
     _add_train(sub)
     _add_tune(sub)
+    add_ensemble_command(sub)

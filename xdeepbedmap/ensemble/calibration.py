@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from os import PathLike
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,7 +36,9 @@ from torch.utils.data import DataLoader
 from xdeepbedmap.ensemble.store import Calibration, EnsembleError
 from xdeepbedmap.model import Generator, load_checkpoint
 from xdeepbedmap.model_store import resolve_device
-from xdeepbedmap.training.dataset import TileDataset
+
+if TYPE_CHECKING:  # the ensemble layer sits below training: types only
+    from xdeepbedmap.training.dataset import TileDataset
 
 __all__ = ["calibrate_on_tiles", "fit_std_scale", "spread_on_tiles"]
 

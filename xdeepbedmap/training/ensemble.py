@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 
 from xdeepbedmap.ensemble.calibration import calibrate_on_tiles
-from xdeepbedmap.ensemble.options import OPTIONS_FILE, ensemble_options, prepare_folder
 from xdeepbedmap.ensemble.store import (
     MANIFEST,
     Calibration,
@@ -45,6 +44,7 @@ from xdeepbedmap.ensemble.store import (
 from xdeepbedmap.model import export_checkpoint, read_checkpoint_metadata
 from xdeepbedmap.training.config import TrainConfig
 from xdeepbedmap.training.dataset import TileDataset
+from xdeepbedmap.training.ensemble_options import OPTIONS_FILE, ensemble_options, prepare_folder
 from xdeepbedmap.training.trainer import train
 
 __all__ = [
