@@ -205,26 +205,37 @@ def train_ensemble(
                 **data,
                 "ensemble_member": {"index": k, "of": members, "bootstrap": bootstrap},
             }
-            run = train(
+            _train_member(
                 tiles,
                 val_tiles,
                 replace(config, seed=seed),
                 run_root / f"member_{k:02d}",
-                device=device,
-                progress=progress,
-                on_epoch=on_epoch,
-                metadata=member_meta,
+                path,
+                storage,
+                dict(device=device, progress=progress, on_epoch=on_epoch, metadata=member_meta),
             )
-            if run.best_checkpoint is None:
-                raise EnsembleError(
-                    f"member {k}: no epoch finished ({run_root / f'member_{k:02d}'})"
-                )
-            export_checkpoint(run.best_checkpoint, path, storage, overwrite=True)
         result = _member_result(path, k, seed, time.perf_counter() - started, skipped)
         results.append(result)
         if on_member is not None:
             on_member(result)
     return _finish(folder, results, val_tiles, options, device)
+
+
+def _train_member(
+    tiles: TileDataset,
+    val_tiles: TileDataset,
+    config: TrainConfig,
+    run: Path,
+    path: Path,
+    storage: str,
+    train_options: dict[str, Any],
+) -> None:
+    """One member's ``train`` run (resumed from ``run/state.pt``), published as ``path``."""
+    result = train(tiles, val_tiles, config, run, **train_options)
+    if result.best_checkpoint is None:
+        raise EnsembleError(f"member run {run}: no epoch finished, nothing to publish")
+    # loads and verifies the run's best checkpoint, then writes it atomically
+    export_checkpoint(result.best_checkpoint, path, storage, overwrite=True)
 
 
 def _finish(
