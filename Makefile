@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xdeepbedmap-installed
 
-.PHONY: install test lint demo demo-model demo-model-world demo-model-bed-only ablation bench clean
+.PHONY: install test lint demo demo-model demo-model-world demo-model-bed-only demo-ensemble \
+	ablation bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +54,19 @@ WORLD_TRAIN := --synthetic $(WORLD_SEEDS) --synthetic-shape 64x64 --stride 12 \
 demo-model-world: $(STAMP)
 	$(VENV)/bin/xdeepbedmap train $(WORLD_TRAIN) \
 		--run-dir $(DEMO_MODEL_RUN)-$(WORLD) --output runs/demo_model_$(WORLD).safetensors
+
+# The bundled demo ensemble (docs/training.md): four members of the v2 demo model,
+# seeds 0-3 on bootstrap resamples of the WORLD_TRAIN tiles, float16, calibrated on
+# the validation tiles. Rerun to resume (finished members are skipped); the member
+# runs stay under runs/, out of the package. --overwrite is left out so that a
+# folder trained with other options is refused (pass --restart to start it over).
+ENSEMBLE_EPOCHS ?= 6
+ENSEMBLE_WORLD ?= v2
+ENSEMBLE_RUN ?= runs/demo-ensemble
+demo-ensemble: $(STAMP)
+	$(VENV)/bin/xdeepbedmap train $(filter-out --overwrite,$(WORLD_TRAIN)) \
+		--synthetic-world $(ENSEMBLE_WORLD) --epochs $(ENSEMBLE_EPOCHS) --members 4 \
+		--run-dir $(ENSEMBLE_RUN) --output xdeepbedmap/data/demo_ensemble
 
 # The same network trained without conditioning (blind inputs): the bed-only
 # model the ablation compares against (same seeds, same schedule).

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from typing import Any
 
 import xarray as xr
 
 from xdeepbedmap.catalog import open_inputs, open_truth
 from xdeepbedmap.cli._args import parse_bbox, parse_seeds, parse_shape
+from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.synthetic import WORLDS, make_region, training_regions
-from xdeepbedmap.training.regions import load_regions
+from xdeepbedmap.training.regions import load_regions, require_tiles
+from xdeepbedmap.training.tiles import TileLayout, build_tiles, split_tiles
 
-__all__ = ["regions_from_args"]
+__all__ = ["regions_from_args", "training_tiles"]
 
 
 def regions_from_args(
@@ -38,3 +42,36 @@ def regions_from_args(
         truth = rioxarray.open_rasterio(args.truth, masked=True, chunks={"band": 1})
         return [(inputs, truth.squeeze("band", drop=True))]
     return [(inputs, open_truth(args.catalog, data_dir=args.data_dir))]
+
+
+def training_tiles(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The tiles of ``train``'s regions, their train/validation split and a record of the data."""
+    regions = regions_from_args(args, train_on=True)
+    if args.blind_conditioning:
+        from xdeepbedmap.conditioning import blind
+
+        regions = [(blind(inputs), truth) for inputs, truth in regions]
+    # runs sharing one --tiles cache: one builds it, the others wait and reuse it
+    with output_lock(args.tiles, wait=True) if args.tiles else contextlib.nullcontext():
+        tiles = build_tiles(
+            regions,
+            store=args.tiles,
+            layout=TileLayout(stride=args.stride, min_coverage=args.min_coverage),
+            progress=True,
+        )
+    require_tiles(tiles, 2)  # says how much of each region the truth covers
+    train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
+    print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
+    source = (
+        {
+            "synthetic_seeds": args.synthetic,
+            "synthetic_shape": args.synthetic_shape,
+            "synthetic_world": args.synthetic_world,
+        }
+        if args.synthetic
+        else {"catalog": str(args.catalog), "bbox": args.bbox}
+    )
+    if args.regions:
+        source = {"regions": str(args.regions), "min_coverage": args.min_coverage}
+    source["blind_conditioning"] = bool(args.blind_conditioning)
+    return tiles, train_idx, val_idx, source

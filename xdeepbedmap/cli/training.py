@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,12 @@ from xdeepbedmap.cli._args import (
     parse_shape,
     refuse_existing,
 )
-from xdeepbedmap.cli._regions import regions_from_args
+from xdeepbedmap.cli._regions import regions_from_args, training_tiles
+from xdeepbedmap.cli.ensemble import (
+    add_ensemble_command,
+    check_ensemble_output,
+    train_ensemble_from_args,
+)
 from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.model import export_checkpoint
 from xdeepbedmap.model.checkpoint import CheckpointError
@@ -26,10 +30,12 @@ from xdeepbedmap.training.regions import (
     open_holdouts,
     require_tiles,
 )
-from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles, split_tiles
+from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
 
 __all__ = ["add_commands"]
+
+DEFAULT_RUN_DIR = "runs/train"
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
@@ -52,51 +58,28 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     output = Path(args.output)
+    if args.members > 1:
+        check_ensemble_output(output)
+        return train_ensemble_from_args(args, _train_config(args), *training_tiles(args))
     if output.suffix != ".safetensors":
         raise ValueError(f"--output {output}: expected a .safetensors checkpoint path")
     refuse_existing([output], args.overwrite)
     config = _train_config(args)
-    regions = regions_from_args(args, train_on=True)
-    if args.blind_conditioning:
-        from xdeepbedmap.conditioning import blind
-
-        regions = [(blind(inputs), truth) for inputs, truth in regions]
-    # runs sharing one --tiles cache: one builds it, the others wait and reuse it
-    with output_lock(args.tiles, wait=True) if args.tiles else contextlib.nullcontext():
-        tiles = build_tiles(
-            regions,
-            store=args.tiles,
-            layout=TileLayout(stride=args.stride, min_coverage=args.min_coverage),
-            progress=True,
-        )
-    require_tiles(tiles, 2)  # says how much of each region the truth covers
-    train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
-    print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
-    source = (
-        {
-            "synthetic_seeds": args.synthetic,
-            "synthetic_shape": args.synthetic_shape,
-            "synthetic_world": args.synthetic_world,
-        }
-        if args.synthetic
-        else {"catalog": str(args.catalog), "bbox": args.bbox}
-    )
-    if args.regions:
-        source = {"regions": str(args.regions), "min_coverage": args.min_coverage}
-    source["blind_conditioning"] = bool(args.blind_conditioning)
+    tiles, train_idx, val_idx, source = training_tiles(args)
+    run_dir = args.run_dir or DEFAULT_RUN_DIR
     started = time.perf_counter()
     result = train(
         TileDataset(tiles, train_idx),
         TileDataset(tiles, val_idx),
         config,
-        args.run_dir,
+        run_dir,
         device=args.device,
         resume=not args.restart,
         metadata={"training_data": source, "tiles": int(tiles.sizes["tile"])},
         on_epoch=print_epoch,
     )
     if result.best_checkpoint is None:
-        raise RuntimeError(f"no epoch finished; nothing to write (run folder {args.run_dir})")
+        raise RuntimeError(f"no epoch finished; nothing to write (run folder {run_dir})")
     storage = "float16" if args.half else "float32"
     try:  # loads and verifies the run's best checkpoint: a damaged one is never published
         export_checkpoint(result.best_checkpoint, output, storage, overwrite=args.overwrite)
@@ -110,7 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"best validation RMSE {best['val_rmse']:.2f} m at epoch {best['epoch']:.0f}"
         + (" (stopped early)" if result.stopped_early else "")
     )
-    print(f"  wrote {output}\n  metrics in {Path(args.run_dir) / 'metrics.csv'}")
+    print(f"  wrote {output}\n  metrics in {Path(run_dir) / 'metrics.csv'}")
     return 0
 
 
@@ -199,8 +182,29 @@ def _add_train(sub: Any) -> None:
         "the generator with the best validation RMSE.",
     )
     add_region_options(tr, default_catalog="demo")
-    tr.add_argument("--output", required=True, help="checkpoint to write (.safetensors)")
-    tr.add_argument("--run-dir", default="runs/train", help="state, metrics and loss curve")
+    tr.add_argument(
+        "--output",
+        required=True,
+        help="checkpoint to write (.safetensors); with --members K > 1 an ensemble folder",
+    )
+    tr.add_argument(
+        "--run-dir",
+        help=f"state, metrics and loss curve (default {DEFAULT_RUN_DIR}; with --members, "
+        "one run folder per member under it, default OUTPUT/runs)",
+    )
+    tr.add_argument(
+        "--members",
+        type=at_least(1),
+        default=1,
+        help="train an ensemble of this many generators (seeds --seed + k) into the --output "
+        "folder, calibrated on the validation tiles (default 1: one generator)",
+    )
+    tr.add_argument(
+        "--no-bootstrap",
+        action="store_true",
+        help="with --members: every member trains on all training tiles (default: a resample "
+        "with replacement per member)",
+    )
     tr.add_argument("--tiles", help="Zarr store caching the tiles (built once)")
     tr.add_argument(
         "--blind-conditioning",
@@ -232,9 +236,20 @@ def _add_train(sub: Any) -> None:
     tr.add_argument("--no-adversarial", action="store_true", help="no discriminator (faster)")
     tr.add_argument("--workers", type=at_least(0), default=0, help="DataLoader worker processes")
     tr.add_argument("--mixed-precision", action="store_true", help="bfloat16 autocast on CUDA")
-    tr.add_argument("--restart", action="store_true", help="ignore a resumable state in --run-dir")
-    tr.add_argument("--half", action="store_true", help="store --output in float16 (half size)")
-    tr.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    tr.add_argument(
+        "--restart",
+        action="store_true",
+        help="ignore a resumable state in --run-dir (with --members: start the folder over)",
+    )
+    tr.add_argument(
+        "--half", action="store_true", help="store --output (or each member) in float16 (half size)"
+    )
+    tr.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output (with --members: an ensemble made with other "
+        "options; one made with the same options is resumed)",
+    )
     tr.set_defaults(func=_cmd_train)
 
 
@@ -282,6 +297,7 @@ def _add_tune(sub: Any) -> None:
 
 
 def add_commands(sub: Any) -> None:
-    """Register train and tune."""
+    """Register train, tune and ensemble."""
     _add_train(sub)
     _add_tune(sub)
+    add_ensemble_command(sub)

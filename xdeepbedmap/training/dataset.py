@@ -65,6 +65,27 @@ class TileDataset(Dataset):
             self._lazy = {}  # workers then receive arrays, not store handles
         return self
 
+    def subset(self, positions: np.ndarray) -> TileDataset:
+        """The tiles at ``positions`` of this dataset; repeats allowed (a bootstrap resample).
+
+        Loaded tiles stay in memory (copied rows); lazy ones stay lazy.
+        """
+        positions = np.asarray(positions, dtype=np.intp)
+        if positions.size and not (0 <= positions.min() and positions.max() < len(self)):
+            raise IndexError(
+                f"TileDataset.subset: positions must lie in [0, {len(self)}), "
+                f"got {positions.min()}..{positions.max()}"
+            )
+        chosen = object.__new__(TileDataset)
+        chosen.indices = self.indices[positions]
+        chosen._lazy = {name: array.isel(tile=positions) for name, array in self._lazy.items()}
+        chosen._memory = (
+            None
+            if self._memory is None
+            else {name: array[positions] for name, array in self._memory.items()}
+        )
+        return chosen
+
     def __len__(self) -> int:
         return len(self.indices)
 

@@ -1,0 +1,144 @@
+"""Calibrated deep ensembles from the command line.
+
+``xdeepbedmap train --members K`` wraps
+:func:`xdeepbedmap.training.ensemble.train_ensemble` (``train`` cuts the tiles
+and splits them as for one generator); ``xdeepbedmap ensemble --from-study``
+wraps :func:`xdeepbedmap.training.ensemble_study.ensemble_from_study`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from xdeepbedmap.cli._args import at_least, fraction
+from xdeepbedmap.training.config import TrainConfig
+from xdeepbedmap.training.dataset import TileDataset
+from xdeepbedmap.training.ensemble import EnsembleResult, MemberResult, train_ensemble
+from xdeepbedmap.training.trainer import format_epoch
+
+__all__ = ["add_ensemble_command", "check_ensemble_output", "train_ensemble_from_args"]
+
+
+def check_ensemble_output(output: Path) -> None:
+    """Refuse an ``--output`` that cannot be an ensemble folder, before any tile is cut."""
+    if output.suffix == ".safetensors" or (output.exists() and not output.is_dir()):
+        raise ValueError(
+            f"--output {output}: with --members K > 1 this is an ensemble folder, "
+            "not a .safetensors file"
+        )
+
+
+def train_ensemble_from_args(
+    args: argparse.Namespace, config: TrainConfig, tiles: Any, train_idx: Any, val_idx: Any,
+    source: dict[str, Any],
+) -> int:  # fmt: skip
+    """Train ``args.members`` members into ``args.output``, one line per member finished."""
+    done: list[MemberResult] = []
+    count = args.members
+
+    def on_epoch(epoch: int, row: dict[str, float]) -> None:
+        # members run in order, so the one training is the next not yet reported
+        print(f"member {len(done) + 1}/{count}: {format_epoch(epoch, row)}")
+
+    def on_member(member: MemberResult) -> None:
+        done.append(member)
+        how = "already trained" if member.skipped else f"trained in {member.seconds:.0f} s"
+        print(
+            f"member {member.index + 1}/{count} (seed {member.seed}): {how}, best validation "
+            f"RMSE {member.val_rmse:.2f} m at epoch {member.epoch} -> {member.path}"
+        )
+
+    started = time.perf_counter()
+    result = train_ensemble(
+        TileDataset(tiles, train_idx),
+        TileDataset(tiles, val_idx),
+        config,
+        args.output,
+        count,
+        bootstrap=not args.no_bootstrap,
+        storage="float16" if args.half else "float32",
+        run_root=args.run_dir,
+        device=args.device,
+        restart=args.restart,
+        overwrite=args.overwrite,
+        on_epoch=on_epoch,
+        on_member=on_member,
+        metadata={"training_data": source, "tiles": int(tiles.sizes["tile"])},
+    )
+    _print_result(result, time.perf_counter() - started)
+    return 0
+
+
+def _print_result(result: EnsembleResult, seconds: float) -> None:
+    size = sum(member.path.stat().st_size for member in result.members)
+    calibration = result.calibration
+    print(
+        f"calibrated: std scale {calibration.std_scale:.4g} from {calibration.n_pixels} pixels "
+        f"of {calibration.fitted_on}"
+    )
+    print(
+        f"ensemble of {len(result.members)} in {seconds:.0f} s: wrote {result.manifest} "
+        f"({size / 1e6:.1f} MB of members)"
+    )
+
+
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    import warnings
+
+    import optuna
+
+    from xdeepbedmap.training.ensemble_study import ensemble_from_study
+    from xdeepbedmap.training.study import open_storage
+    from xdeepbedmap.training.tiles import open_tiles, split_tiles
+
+    check_ensemble_output(Path(args.output))
+    tiles_store = Path(args.run_root) / f"{args.study}-tiles.zarr"
+    if not tiles_store.exists():
+        raise FileNotFoundError(
+            f"{tiles_store}: the study's tile cache (its validation tiles calibrate the "
+            "ensemble); pass the --run-root the study was tuned with"
+        )
+    with warnings.catch_warnings():  # heartbeats are 'experimental' in optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.load_study(study_name=args.study, storage=open_storage(args.from_study))
+    tiles = open_tiles(tiles_store)
+    _, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
+    started = time.perf_counter()
+    result = ensemble_from_study(
+        study,
+        TileDataset(tiles, val_idx),
+        args.output,
+        args.top,
+        storage="float16" if args.half else "float32",
+        overwrite=args.overwrite,
+        device=args.device,
+    )
+    for member in result.members:
+        print(f"member {member.index + 1}/{len(result.members)}: {member.path}")
+    _print_result(result, time.perf_counter() - started)
+    return 0
+
+
+def add_ensemble_command(sub: Any) -> None:
+    """Register ``ensemble`` (an ensemble from the best trials of a tuning study)."""
+    en = sub.add_parser(
+        "ensemble",
+        help="build a calibrated ensemble from the best trials of an Optuna study",
+        description="Copy the checkpoints of the --top trials with the lowest held-out RMSE "
+        "into an ensemble folder and calibrate their spread on the study's validation tiles. "
+        "The trials were ranked on the study's held-out region: judge coverage elsewhere.",
+    )
+    en.add_argument("--from-study", required=True, help="the study's SQLite file or URL")
+    en.add_argument("--study", default="deepbedmap", help="study name (default deepbedmap)")
+    en.add_argument("--top", type=at_least(2), default=4, help="members (default 4)")
+    en.add_argument("--output", required=True, help="ensemble folder to write")
+    en.add_argument("--run-root", default="runs/tune", help="as given to tune (tile cache)")
+    en.add_argument("--validation-fraction", type=fraction, default=0.05, help="as for tune")
+    en.add_argument("--seed", type=int, default=0, help="as for tune (the split)")
+    en.add_argument("--half", action="store_true", help="store the members in float16")
+    en.add_argument("--overwrite", action="store_true", help="replace an existing ensemble")
+    en.add_argument("--device", default="auto", help="auto (default), cpu, cuda (calibration)")
+    en.set_defaults(func=_cmd_ensemble)

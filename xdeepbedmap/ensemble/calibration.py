@@ -1,0 +1,183 @@
+"""Fit the scale that turns the members' spread into an error estimate, on held-out tiles.
+
+A deep ensemble's spread (the per-pixel standard deviation of its members)
+ranks where the bed is uncertain, but its size is arbitrary: members trained
+from nearby seeds on resampled tiles agree more closely than they are right.
+One factor ``s`` corrects that: ``bed_std = s * std``. It is fitted on the
+validation tiles, which no member trained on, and on nothing else; the
+evaluation regions never enter it, so the coverage measured there is an
+honest check.
+
+The formula
+-----------
+With ``e = truth - mean`` and ``d = std`` (ddof=1) over the ``n`` fitting
+pixels where ``d > 0``, the calibrated z-score is ``z = e / (s d)``. Its
+variance about 0 (the value a calibrated, unbiased ensemble centres on) is
+``mean(z**2) = mean((e/d)**2) / s**2``, so unit variance gives::
+
+    s = sqrt(mean((e / d) ** 2))
+
+Measuring the variance about 0 rather than about the sample mean of ``z``
+counts a bias of the ensemble mean as error: the intervals widen to cover it
+instead of ignoring it. Pixels with ``d == 0`` (members that agree exactly,
+e.g. a constant region) carry no spread to scale and are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from os import PathLike
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from xdeepbedmap.ensemble.store import Calibration, EnsembleError
+from xdeepbedmap.model import Generator, load_checkpoint
+from xdeepbedmap.model_store import resolve_device
+
+if TYPE_CHECKING:  # the ensemble layer sits below training: types only
+    from xdeepbedmap.training.dataset import TileDataset
+
+__all__ = ["calibrate_on_tiles", "fit_std_scale", "spread_on_tiles"]
+
+
+def _usable(errors: np.ndarray, stds: np.ndarray) -> np.ndarray:
+    """Pixels the factor can be fitted on: finite error, finite and positive spread."""
+    return np.isfinite(errors) & np.isfinite(stds) & (stds > 0)
+
+
+def fit_std_scale(errors: np.ndarray, stds: np.ndarray) -> float:
+    """The factor ``s`` giving the z-scores ``errors / (s * stds)`` unit variance.
+
+    ``s = sqrt(mean((errors / stds) ** 2))`` over the pixels where ``stds > 0``
+    and both are finite (module docstring: the variance is taken about 0).
+
+    Parameters
+    ----------
+    errors : array
+        ``truth - ensemble mean`` per pixel (m).
+    stds : array
+        The members' standard deviation (ddof=1) per pixel (m), same shape.
+
+    Returns
+    -------
+    float
+        The scale factor (> 0).
+
+    Raises
+    ------
+    EnsembleError
+        If the shapes differ, no pixel has a positive spread (all members
+        identical, or a one-member ensemble), or the errors are all zero.
+    """
+    errors, stds = np.asarray(errors, dtype=np.float64), np.asarray(stds, dtype=np.float64)
+    if errors.shape != stds.shape:
+        raise EnsembleError(
+            f"fit_std_scale: errors have shape {errors.shape}, stds {stds.shape}; expected equal"
+        )
+    usable = _usable(errors, stds)
+    if not usable.any():
+        raise EnsembleError(
+            f"fit_std_scale: none of the {errors.size} pixels has a finite error and a "
+            "positive member spread (do the members differ? an ensemble needs >= 2)"
+        )
+    ratio = errors[usable] / stds[usable]
+    scale = float(np.sqrt(np.mean(ratio**2)))
+    if not scale > 0:
+        raise EnsembleError(
+            f"fit_std_scale: the {ratio.size} usable errors are all zero; nothing to calibrate"
+        )
+    return scale
+
+
+def _as_generators(
+    members: Sequence[Generator | str | PathLike[str]], device: torch.device
+) -> list[Generator]:
+    loaded = [m if isinstance(m, Generator) else load_checkpoint(m) for m in members]
+    return [m.to(device).eval() for m in loaded]
+
+
+def spread_on_tiles(
+    members: Sequence[Generator | str | PathLike[str]],
+    tiles: TileDataset,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every member's prediction of every tile: the error of their mean and their spread.
+
+    Each batch of tiles is read once and run through all members under
+    ``torch.inference_mode``.
+
+    Parameters
+    ----------
+    members : sequence of Generator or checkpoint path
+        At least two members.
+    tiles : TileDataset
+        Tiles with truth (``y``).
+    batch_size : int
+        Tiles per forward pass.
+    device : str, optional
+        ``auto`` (default), ``cpu``, ``cuda``.
+
+    Returns
+    -------
+    errors, stds : numpy.ndarray
+        ``truth - mean`` and the members' ddof=1 standard deviation, float64,
+        shaped like the stacked truth tiles.
+    """
+    if len(members) < 2:
+        raise EnsembleError(
+            f"an ensemble spread needs at least 2 members, got {len(members)} (ddof=1 std)"
+        )
+    if len(tiles) == 0:
+        raise EnsembleError("no tiles to compute the ensemble spread on")
+    torch_device = resolve_device(device)
+    generators = _as_generators(members, torch_device)
+    errors, stds = [], []
+    with torch.inference_mode():
+        for x, w1, w2, w3, y in DataLoader(tiles, batch_size=batch_size):
+            inputs = tuple(t.to(torch_device) for t in (x, w1, w2, w3))
+            stack = torch.stack([g(*inputs).double() for g in generators])
+            errors.append((y.to(torch_device).double() - stack.mean(0)).cpu().numpy())
+            stds.append(stack.std(0, correction=1).cpu().numpy())
+    return np.concatenate(errors), np.concatenate(stds)
+
+
+def calibrate_on_tiles(
+    members: Sequence[Generator | str | PathLike[str]],
+    val_tiles: TileDataset,
+    *,
+    fitted_on: str | None = None,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+) -> Calibration:
+    """Fit :class:`Calibration` on held-out validation tiles (:func:`fit_std_scale`).
+
+    Parameters
+    ----------
+    members : sequence of Generator or checkpoint path
+        The ensemble's members as they will be used (e.g. the float16-stored
+        checkpoints, loaded back), at least two.
+    val_tiles : TileDataset
+        Validation tiles no member trained on.
+    fitted_on : str, optional
+        What the tiles are, for the record (default: their count).
+    batch_size : int
+        Tiles per forward pass.
+    device : str, optional
+        ``auto`` (default), ``cpu``, ``cuda``.
+
+    Returns
+    -------
+    Calibration
+    """
+    errors, stds = spread_on_tiles(members, val_tiles, batch_size=batch_size, device=device)
+    scale = fit_std_scale(errors, stds)
+    return Calibration(
+        std_scale=scale,
+        fitted_on=fitted_on or f"{len(val_tiles)} validation tiles",
+        n_pixels=int(_usable(errors, stds).sum()),
+    )
