@@ -55,13 +55,14 @@ demo-model-world: $(STAMP)
 	$(VENV)/bin/xdeepbedmap train $(WORLD_TRAIN) \
 		--run-dir $(DEMO_MODEL_RUN)-$(WORLD) --output runs/demo_model_$(WORLD).safetensors
 
-# The bundled demo ensemble (docs/training.md): four members of the v2 demo model,
-# seeds 0-3 on bootstrap resamples of the WORLD_TRAIN tiles, float16, calibrated on
-# the validation tiles. Rerun to resume (finished members are skipped); the member
+# The bundled demo ensemble (docs/ensemble.md): four members of the demo model's
+# network, seeds 0-3 on bootstrap resamples of the WORLD_TRAIN tiles of the demo's
+# world (v1 until the demo moves to v2, issue 18), float16, calibrated on the
+# validation tiles. Rerun to resume (finished members are skipped); the member
 # runs stay under runs/, out of the package. --overwrite is left out so that a
 # folder trained with other options is refused (pass --restart to start it over).
 ENSEMBLE_EPOCHS ?= 6
-ENSEMBLE_WORLD ?= v2
+ENSEMBLE_WORLD ?= v1
 ENSEMBLE_RUN ?= runs/demo-ensemble
 demo-ensemble: $(STAMP)
 	$(VENV)/bin/xdeepbedmap train $(filter-out --overwrite,$(WORLD_TRAIN)) \
