@@ -131,3 +131,40 @@ def test_missing_bundled_ensemble_names_the_make_target(region, tmp_path, monkey
     monkeypatch.setattr(ensemble_inference, "BUNDLED_ENSEMBLE", tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="make demo-ensemble"):
         superresolve_ensemble(ds)
+
+
+def test_writing_bed_and_std_runs_each_member_once_per_block(region, tmp_path):
+    from xdeepbedmap.io import ResumeMismatchError, open_layers, to_zarr, write_outputs
+
+    ds, _ = region
+    counting = tuple(_generator(s, CountingGenerator) for s in (61, 62))
+    ensemble = Ensemble(tuple(resolve_model(g) for g in counting), None, "counting")
+    out = superresolve_ensemble(ds.chunk({"y": 18, "x": 18}), ensemble, halo=4, window=18)
+    with dask.config.set(scheduler="synchronous"):
+        # GeoTIFF only: both bands come from one computation of the member blocks
+        (tif,) = write_outputs(out, [tmp_path / "bed.tif"])
+    assert [g.calls for g in counting] == [4, 4]
+    layers = open_layers(tif)
+    reference = out.compute()
+    for name in ("bed", "bed_std"):
+        np.testing.assert_array_equal(layers[name].values, reference[name].values)
+    assert layers["bed_std"].attrs["calibration"] == "uncalibrated"
+    # an interrupted Zarr write by another ensemble is not resumed by this one
+    other = Ensemble((ensemble.members[0], resolve_model(_generator(63))), None, "other")
+    first = superresolve_ensemble(ds.chunk({"y": 18, "x": 18}), other, halo=4, window=18)
+
+    def stop(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), dask.config.set(scheduler="synchronous"):
+        to_zarr(first[["bed", "bed_std"]], tmp_path / "bed.zarr", progress=stop)
+    with pytest.raises(ResumeMismatchError, match="member_sha256: was"):
+        to_zarr(out[["bed", "bed_std"]], tmp_path / "bed.zarr")
+    # the same ensemble resumes it: only the two chunks not yet written are computed
+    before = counting[0].calls  # a member of both ensembles
+    with dask.config.set(scheduler="synchronous"):
+        to_zarr(first[["bed", "bed_std"]], tmp_path / "bed.zarr")
+    assert counting[0].calls - before == 2
+    resumed = open_layers(tmp_path / "bed.zarr")
+    np.testing.assert_array_equal(resumed["bed_std"].values, first["bed_std"].values)
