@@ -76,3 +76,30 @@ def test_invalid_pixels_and_windows_are_left_out(gaussian):
         ensemble_summary(mean, sigma[:-1], truth)
     with pytest.raises(ValueError, match="no pixel"):
         interval_coverage(mean, np.zeros_like(sigma), truth, 0.5)
+
+
+def test_figures_show_the_spread_the_error_and_the_reliability(tmp_path):
+    from xdeepbedmap.ensemble.plot import plot_uncertainty
+    from xdeepbedmap.plot import plot_comparison
+    from xdeepbedmap.synthetic import make_region
+
+    ds, truth = make_region((12, 12), seed=5)
+    rng = np.random.default_rng(1)
+    std = truth.copy(data=rng.uniform(1, 20, truth.shape).astype(np.float32))
+    mean = truth + std * rng.normal(0, 1, truth.shape)
+    fig = plot_comparison(ds, {"mean": mean}, truth, tmp_path / "cmp.png", uncertainty=std)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "uncertainty (std), 250 m" in titles and "mean, 250 m" in titles
+    curve = reliability(mean, std, truth)
+    fig = plot_uncertainty(mean, std, truth, curve, tmp_path / "unc.png")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == [
+        "ensemble mean, 250 m",
+        "ensemble std (uncertainty), 250 m",
+        "|truth - mean|, 250 m",
+    ]
+    # std and error share one colour scale
+    assert fig.axes[1].images[0].get_clim() == fig.axes[2].images[0].get_clim()
+    np.testing.assert_allclose(fig.axes[3].lines[1].get_ydata(), curve["observed"])
+    assert (tmp_path / "cmp.png").stat().st_size > 10_000
+    assert (tmp_path / "unc.png").stat().st_size > 10_000
