@@ -11,6 +11,7 @@ georeferenced DataArray. :func:`xdeepbedmap.inference.superresolve` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,6 +176,7 @@ def map_kernel(plan: RunPlan, specs: ModelSpec | tuple[ModelSpec, ...]) -> da.Ar
         "device": plan.device,
         "compute_dtype": torch.float32,  # the fast forms take float32; precision is in the spec
     }
+    kernel: Callable[..., np.ndarray]
     if isinstance(specs, ModelSpec):
         kernel, shape = superresolve_block, {"drop_axis": 0, "chunks": out_chunks}
         options["spec"] = specs

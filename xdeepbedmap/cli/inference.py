@@ -107,6 +107,7 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
     )
     options = dict(halo=args.halo, window=args.window, batch_size=args.batch_size)
     options.update(device=args.device, dtype=args.dtype, quality=args.quality)
+    result: xr.DataArray | xr.Dataset
     if ensemble is not None:
         result = superresolve_ensemble(ds, ensemble, ice_mask=args.ice_mask, **options)
     else:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dask.array as da
 import numpy as np
@@ -25,7 +25,7 @@ import xarray as xr
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import DEFAULT_HALO, DEFAULT_WINDOW, output_attrs
-from xdeepbedmap.model_store import check_model_for_data
+from xdeepbedmap.model_store import ModelSpec, check_model_for_data
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region
 from xdeepbedmap.run_plan import as_bed, map_kernel, plan_run
@@ -184,12 +184,17 @@ def superresolve_ensemble(
         out["bed_members"] = _members_array(stack, out["bed"], attrs)
     if quality:
         out["filled_fraction"] = filled_fraction(plan.work, halo)
-    out = crop_to_region(out, ds)
-    return out.compute() if ds["bed"].chunks is None else out
+    cropped = cast(xr.Dataset, crop_to_region(out, ds))
+    return cropped.compute() if ds["bed"].chunks is None else cropped
 
 
 def _ensemble_attrs(
-    ensemble: Ensemble, specs: tuple, halo: int, window: int, models: Any, ds: xr.Dataset
+    ensemble: Ensemble,
+    specs: tuple[ModelSpec, ...],
+    halo: int,
+    window: int,
+    models: Any,
+    ds: xr.Dataset,
 ) -> dict[str, Any]:
     """``superresolve``'s attributes for the first member, naming the whole ensemble."""
     attrs = output_attrs(specs[0], halo, window)

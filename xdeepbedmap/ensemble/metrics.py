@@ -118,8 +118,8 @@ def ensemble_summary(
         (mean, m), ``rmse_mean`` (m), ``mean_std`` (m), ``count`` and
         ``reliability`` (nominal and observed coverage at 10 ... 90 %).
     """
-    mean, std, truth = (np.asarray(a, dtype=np.float64) for a in (mean, std, truth))
-    error, sigma = _valid(mean, std, truth)
+    m, s, t = (np.asarray(a, dtype=np.float64) for a in (mean, std, truth))
+    error, sigma = _valid(m, s, t)
     z = error / sigma
     return {
         # the issue's intervals: mean +- 1 std (68.27 %) and +- 1.96 std (95 %)
@@ -127,10 +127,10 @@ def ensemble_summary(
         "coverage_95": float(np.mean(np.abs(z) <= 1.96)),
         "z_mean": float(z.mean()),
         "z_std": float(z.std()),
-        "spearman_std_error": spread_error_correlation(mean, std, truth, window),
+        "spearman_std_error": spread_error_correlation(m, s, t, window),
         "crps": float(_crps(error, sigma).mean()),
         "rmse_mean": float(np.sqrt(np.mean(error**2))),
         "mean_std": float(sigma.mean()),
         "count": int(error.size),
-        "reliability": reliability(mean, std, truth),
+        "reliability": reliability(m, s, t),
     }

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -216,7 +216,8 @@ def open_layers(path: str | PathLike[str]) -> xr.Dataset:
         return open_zarr_output(path)
     import rioxarray
 
-    da = rioxarray.open_rasterio(path, masked=True, chunks={"band": 1, "y": 2048, "x": 2048})
+    opened = rioxarray.open_rasterio(path, masked=True, chunks={"band": 1, "y": 2048, "x": 2048})
+    da = cast(xr.DataArray, opened)  # one raster file: one DataArray
     names = da.attrs.get("long_name")
     if da.sizes["band"] == 1 or not isinstance(names, (tuple, list)):
         return da.isel(band=0, drop=True).to_dataset(name="bed")
