@@ -6,7 +6,7 @@ from typing import Any
 
 import xarray as xr
 
-from xdeepbedmap import baselines, inference
+from xdeepbedmap import baselines, ensemble, inference
 from xdeepbedmap.grids import GeoBox, validate_inputs
 
 __all__ = ["DeepBedMapAccessor"]
@@ -29,6 +29,13 @@ class DeepBedMapAccessor:
         See :func:`xdeepbedmap.inference.superresolve`; every keyword is forwarded.
         """
         return inference.superresolve(self._ds, model, **kwargs)
+
+    def superresolve_ensemble(self, models: Any = None, **kwargs: Any) -> xr.Dataset:
+        """Ensemble mean bed and calibrated spread (``bed``, ``bed_std``).
+
+        See :func:`xdeepbedmap.ensemble.superresolve_ensemble`; every keyword is forwarded.
+        """
+        return ensemble.superresolve_ensemble(self._ds, models, **kwargs)
 
     def bicubic(self) -> xr.DataArray:
         """Bicubic 250 m baseline; see :func:`xdeepbedmap.baselines.bicubic`."""

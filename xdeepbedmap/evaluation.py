@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from xdeepbedmap.baselines import bicubic
+from xdeepbedmap.ensemble import superresolve_ensemble
+from xdeepbedmap.ensemble.metrics import ensemble_summary
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import superresolve
 from xdeepbedmap.metrics import error_summary, roughness
@@ -22,10 +25,11 @@ def evaluate(
     truth: xr.DataArray,
     model: Any = None,
     *,
+    ensemble: Any = None,
     roughness_window: int = 5,
     figure: str | PathLike[str] | None = None,
     **superresolve_kwargs: Any,
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """RMSE, MAE, bias and roughness of the model and of bicubic against the truth.
 
     Parameters
@@ -36,6 +40,10 @@ def evaluate(
         250 m truth nested in the inputs' output grid.
     model : optional
         Anything :func:`xdeepbedmap.inference.superresolve` accepts.
+    ensemble : optional
+        Anything :func:`xdeepbedmap.ensemble.superresolve_ensemble` accepts
+        as ``models`` (an :class:`~xdeepbedmap.ensemble.Ensemble`, a folder,
+        checkpoint files); ``None``: no ensemble.
     roughness_window : int
         Window (250 m pixels) of the roughness measure.
     figure : path, optional
@@ -50,7 +58,12 @@ def evaluate(
         ``rmse``, ``mae``, ``bias`` and ``count`` against the truth (not for the
         truth itself) and ``roughness``, the median moving-window standard
         deviation over pixels valid in all three. Compare roughness to the
-        truth's: closer is better.
+        truth's: closer is better. With ``ensemble``, also a
+        ``"DeepBedMap ensemble"`` row (its mean bed) and an ``"uncertainty"``
+        entry (:func:`xdeepbedmap.ensemble.metrics.ensemble_summary`); the
+        ``figure`` then has an uncertainty panel, and
+        ``<stem>_uncertainty.png`` beside it shows mean, std, absolute error
+        and the reliability diagram.
     """
     base = validate_inputs(inputs)
     truth = align_truth(truth, base)
@@ -58,6 +71,10 @@ def evaluate(
         "DeepBedMap": superresolve(inputs, model, **superresolve_kwargs),
         "bicubic": bicubic(inputs),
     }
+    std = None
+    if ensemble is not None:
+        result = superresolve_ensemble(inputs, ensemble, **superresolve_kwargs).compute()
+        beds["DeepBedMap ensemble"], std = result["bed"], result["bed_std"]
     beds = {name: bed.compute() for name, bed in beds.items()}
     rough = {
         name: roughness(bed, roughness_window) for name, bed in {**beds, "truth": truth}.items()
@@ -69,20 +86,48 @@ def evaluate(
     table["truth"] = {}
     for name, values in rough.items():
         table[name]["roughness"] = float(np.median(values.values[common]))
+    if std is not None:
+        table["uncertainty"] = _uncertainty(beds["DeepBedMap ensemble"], std, truth, figure)
     if figure is not None:
         from xdeepbedmap.plot import plot_comparison
 
-        plot_comparison(inputs, beds, truth, figure)
+        plot_comparison(inputs, beds, truth, figure, uncertainty=std)
     return table
 
 
-def format_table(table: dict[str, dict[str, float]]) -> str:
+def _uncertainty(
+    mean: xr.DataArray, std: xr.DataArray, truth: xr.DataArray, figure: Any
+) -> dict[str, Any]:
+    """The ensemble's uncertainty numbers, and their figure beside ``figure``."""
+    summary = ensemble_summary(mean, std, truth)
+    summary["calibrated"] = int(std.attrs.get("calibrated", 0))
+    summary["std_scale"] = float(std.attrs.get("std_scale", 1.0))
+    if figure is not None:
+        from xdeepbedmap.ensemble.plot import plot_uncertainty
+
+        path = Path(figure)
+        plot_uncertainty(
+            mean, std, truth, summary["reliability"], path.with_name(f"{path.stem}_uncertainty.png")
+        )
+    return summary
+
+
+def format_table(table: dict[str, dict[str, Any]]) -> str:
     """A plain-text table of :func:`evaluate`'s result, with the RMSE improvement."""
     lines = [f"{'':12s} {'RMSE (m)':>9s} {'MAE (m)':>8s} {'bias (m)':>9s} {'roughness (m)':>14s}"]
     for name, row in table.items():
+        if name == "uncertainty":
+            continue
         cells = [f"{row[k]:9.2f}" if k in row else f"{'':9s}" for k in ("rmse", "mae", "bias")]
         lines.append(f"{name:12s} {cells[0]} {cells[1][1:]} {cells[2]} {row['roughness']:14.2f}")
     if "DeepBedMap" in table and "bicubic" in table:
         gain = 1 - table["DeepBedMap"]["rmse"] / table["bicubic"]["rmse"]
         lines.append(f"RMSE {gain:+.1%} vs bicubic (positive: DeepBedMap is better)")
+    if "uncertainty" in table:
+        u = table["uncertainty"]
+        lines.append(
+            f"ensemble spread: coverage {u['coverage_68']:.2f} of 68 %, {u['coverage_95']:.2f} "
+            f"of 95 %; z {u['z_mean']:+.2f} +- {u['z_std']:.2f}; rank corr(std, |error|) "
+            f"{u['spearman_std_error']:.2f}; CRPS {u['crps']:.2f} m"
+        )
     return "\n".join(lines)

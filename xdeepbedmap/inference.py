@@ -17,8 +17,10 @@ How it works (see ``docs/inference.md``):
 * Each block is super-resolved by :func:`xdeepbedmap.kernel.superresolve_block`
   (windows, batching and masking).
 
-This module validates the options, builds the graph and wraps the result in a
-DataArray; the baseline it is compared with is :func:`xdeepbedmap.baselines.bicubic`.
+The option checks and the graph are built by :mod:`xdeepbedmap.run_plan`
+(shared with :func:`xdeepbedmap.ensemble.superresolve_ensemble`); this module
+resolves the model and wraps the result in a DataArray; the baseline it is
+compared with is :func:`xdeepbedmap.baselines.bicubic`.
 """
 
 from __future__ import annotations
@@ -26,29 +28,26 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import dask
-import dask.array as da
-import numpy as np
 import torch
 import xarray as xr
 
 from xdeepbedmap._version import __version__
-from xdeepbedmap.chunking import ensure_nested_chunks, widen_small_chunks
-from xdeepbedmap.errors import XDeepBedMapError
-from xdeepbedmap.gapfill import ICE_MASK_THRESHOLD, fill_inputs, plan_fill
-from xdeepbedmap.grids import OUTPUT_FACTOR, grid_coords, output_grid, validate_inputs
-from xdeepbedmap.kernel import superresolve_block
+from xdeepbedmap.gapfill import ICE_MASK_THRESHOLD
+from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.model import Generator
-from xdeepbedmap.model.precision import resolve_precision
-from xdeepbedmap.model_store import ModelSpec, check_model_for_data, resolve_device, resolve_model
+from xdeepbedmap.model_store import ModelSpec, check_model_for_data, resolve_model
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region
+from xdeepbedmap.run_plan import DEFAULT_CHUNKS, DTYPES, as_bed, map_kernel, plan_run
+from xdeepbedmap.run_plan import resolve_dtype as _resolve_dtype  # noqa: F401 - old home
 
 __all__ = [
     "DEFAULT_CHUNKS",
     "DEFAULT_HALO",
     "DEFAULT_WINDOW",
+    "DTYPES",
     "ICE_MASK_THRESHOLD",
+    "output_attrs",
     "superresolve",
 ]
 
@@ -60,68 +59,6 @@ __all__ = [
 DEFAULT_HALO = 14
 #: Largest window core, in base pixels, run through the network at once.
 DEFAULT_WINDOW = 128
-#: Base-grid chunk size used when the input is not chunked yet.
-DEFAULT_CHUNKS = 256
-
-#: What ``dtype=`` accepts. Plain half-precision names map to the mixed path:
-#: casting the whole network to bfloat16 lost 47 m RMS and overflowed to 3e38
-#: (docs/precision.md), so no option runs that cast.
-DTYPES = ("float32", "channels_last", "mixed", "bfloat16", "float16", "auto")
-_TORCH_DTYPES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
-
-
-def _resolve_dtype(dtype: Any, device: torch.device) -> str:
-    """The precision the network runs in, as a ``ModelSpec.precision``.
-
-    ``float32`` (default) is the generator itself; ``channels_last`` the same
-    numbers in oneDNN's fast layout; ``mixed`` half-precision convolutions
-    with metres and positions in float32 (bfloat16 on CPU, float16 on CUDA);
-    ``bfloat16``/``float16`` the mixed path with that half type; ``auto``
-    :func:`xdeepbedmap.model.precision.resolve_precision` (``mixed`` only
-    where its measured error is inside docs/precision.md's bound).
-    """
-    name = _TORCH_DTYPES.get(dtype, dtype) if isinstance(dtype, torch.dtype) else dtype
-    name = "float32" if name is None else name
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
-    if name == "auto":
-        name = resolve_precision("auto", device)
-    if name == "mixed":
-        name = "float16" if device.type == "cuda" else "bfloat16"
-    if name == "float16" and device.type != "cuda":
-        raise ValueError(
-            "dtype float16 needs a CUDA device; on CPU use dtype='mixed' (bfloat16 "
-            "convolutions, float32 where metres and positions matter) or 'float32'"
-        )
-    return f"mixed-{name}" if name in ("bfloat16", "float16") else name
-
-
-def _check_sizes(ds: xr.Dataset, halo: int, window: int) -> None:
-    """Refuse a negative halo, an empty window, and a halo the mirror padding cannot fill."""
-    if halo < 0:
-        raise ValueError(f"halo must be >= 0, got {halo}")
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
-    depth = halo + 1
-    for dim in ("y", "x"):
-        if ds.sizes[dim] < depth:
-            raise ValueError(
-                f"halo {halo} needs at least {depth} base pixels along {dim!r} "
-                f"(mirror padding at the edge); the input has {ds.sizes[dim]}: use a smaller halo"
-            )
-
-
-def _use_ice_mask(ds: xr.Dataset, ice_mask: bool | None) -> bool:
-    """Whether to mask with ``ds.ice_mask``: by default when it is there."""
-    present = "ice_mask" in ds.data_vars
-    if ice_mask and not present:
-        raise XDeepBedMapError(
-            "ice_mask=True, but the input Dataset has no 'ice_mask' variable "
-            f"(it has {sorted(map(str, ds.data_vars))})"
-        )
-    if present and ds["ice_mask"].dims != ("y", "x"):
-        raise XDeepBedMapError(f"ice_mask: dims {ds['ice_mask'].dims}, expected ('y', 'x')")
-    return present if ice_mask is None else bool(ice_mask)
 
 
 def superresolve(
@@ -199,45 +136,29 @@ def superresolve(
         When the result is computed: values outside the physical ranges;
         many inputs filled (see :func:`xdeepbedmap.gapfill.plan_fill`).
     """
-    base = validate_inputs(ds)
+    validate_inputs(ds)  # the grids first: their errors name the variables
     spec = resolve_model(model, residual_scaling)
-    torch_device = resolve_device(device)
-    # the fast forms take float32 inputs; the precision travels in the spec
-    spec = replace(spec, precision=_resolve_dtype(dtype, torch_device))
-    torch_dtype = torch.float32
     halo = DEFAULT_HALO if halo is None else int(halo)
     window = DEFAULT_WINDOW if window is None else int(window)
-    _check_sizes(ds, halo, window)
-    use_ice = _use_ice_mask(ds, ice_mask)
-    if batch_size is None:
-        batch_size = 4 if torch_device.type == "cuda" else 1
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if resources is None and torch_device.type == "cuda":
-        resources = {"GPU": 1}
-    work = ensure_nested_chunks(ds, chunks, DEFAULT_CHUNKS)
-    work = widen_small_chunks(work, halo + 1)
-    source = plan_fill(work)  # lazy: fill source, range checks and warnings when computed
-    ice = work["ice_mask"].data.rechunk(work["bed"].data.chunks) if use_ice else None
-    arrays = fill_inputs(work, source, ice)
-    with dask.annotate(**({"resources": resources} if resources else {})):
-        result = _map_kernel(
-            arrays,
-            spec=spec,
-            halo=halo,
-            window=window,
-            batch_size=batch_size,
-            device=torch_device,
-            compute_dtype=torch_dtype,
-        )
-    out = xr.DataArray(result, dims=("y", "x"), coords=grid_coords(output_grid(base)), name="bed")
-    out.attrs = _output_attrs(spec, halo, window)
-    out.attrs.update(check_model_for_data(model, ds))
-    out.attrs["ice_mask_applied"] = int(use_ice)
-    out = out.rio.write_crs(str(base.crs)).rio.write_nodata(np.nan, encoded=False)
+    plan = plan_run(
+        ds,
+        halo=halo,
+        window=window,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        chunks=chunks,
+        resources=resources,
+        ice_mask=ice_mask,
+    )
+    spec = replace(spec, precision=plan.precision)
+    attrs = output_attrs(spec, halo, window)
+    attrs.update(check_model_for_data(model, ds))
+    attrs["ice_mask_applied"] = int(plan.use_ice)
+    out = as_bed(map_kernel(plan, spec), plan, attrs)
     result_obj: xr.DataArray | xr.Dataset = out
     if quality:
-        result_obj = xr.Dataset({"bed": out, "filled_fraction": filled_fraction(work, halo)})
+        result_obj = xr.Dataset({"bed": out, "filled_fraction": filled_fraction(plan.work, halo)})
     # inputs opened with a margin of true data around a bbox: back to the bbox
     result_obj = crop_to_region(result_obj, ds)
     if ds["bed"].chunks is None:
@@ -245,29 +166,7 @@ def superresolve(
     return result_obj
 
 
-def _map_kernel(arrays: dict[str, da.Array], **kernel_options: Any) -> da.Array:
-    """The lazy 250 m bed: :func:`superresolve_block` over nested, overlapping blocks."""
-    depth = kernel_options["halo"] + 1
-    factors = {"base": 1, "surface": 10, "velocity": 2}
-    depths = [{0: 0, 1: depth * f, 2: depth * f} for f in factors.values()]
-    cy, cx = arrays["base"].chunks[1:]
-    return da.map_overlap(
-        superresolve_block,
-        *(arrays[name] for name in factors),
-        depth=depths,
-        boundary="reflect",
-        trim=False,
-        align_arrays=False,
-        drop_axis=0,
-        chunks=(tuple(OUTPUT_FACTOR * c for c in cy), tuple(OUTPUT_FACTOR * c for c in cx)),
-        dtype=np.float32,
-        meta=np.empty((0, 0), dtype=np.float32),
-        token="deepbedmap-superresolve",  # name + hash of the inputs and options
-        **kernel_options,
-    )
-
-
-def _output_attrs(spec: ModelSpec, halo: int, window: int) -> dict[str, Any]:
+def output_attrs(spec: ModelSpec, halo: int, window: int) -> dict[str, Any]:
     """Attributes naming the model (hyperparameters from the spec) and the run's options."""
     attrs: dict[str, Any] = {
         "units": "m",

@@ -17,7 +17,9 @@ returns the ``4 x`` super-resolved core of the block:
   once per block and window shape (pinned on CUDA, so host-to-device copies
   can be asynchronous);
 * the output is NaN wherever the mask is false (its 4 x 4 sub-pixels), and a
-  block whose mask core is all false skips the network.
+  block whose mask core is all false skips the network;
+* an ensemble (:func:`superresolve_block_members`) runs every member on each
+  assembled batch, so the block is cut and copied once for all members.
 """
 
 from __future__ import annotations
@@ -28,11 +30,10 @@ import numpy as np
 import torch
 
 from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
-from xdeepbedmap.model import Generator
 from xdeepbedmap.model_store import ModelSpec, load_model
 from xdeepbedmap.windows import GENERATOR_INPUTS
 
-__all__ = ["plan_windows", "superresolve_block"]
+__all__ = ["plan_windows", "superresolve_block", "superresolve_block_members"]
 
 #: Fine pixels per base pixel of each generator input, from the nesting contract.
 _FACTORS = {name: VARIABLES[stacked[0]][2] for name, stacked in GENERATOR_INPUTS.items()}
@@ -73,21 +74,20 @@ def _batch_buffers(
     }
 
 
-def _run_batch(
-    model: Generator,
+def _fill_batch(
     arrays: Mapping[str, np.ndarray],
     origins: list[tuple[int, int]],
     buffers: Mapping[str, torch.Tensor],
-    depth: int,
     device: torch.device,
     dtype: torch.dtype,
-) -> np.ndarray:
-    """Network output (float32, on the CPU) of windows of one shape, context included.
+) -> list[torch.Tensor]:
+    """The generator's inputs for windows of one shape, on ``device``, context included.
 
     A window whose core starts at ``(r0, c0)`` in core coordinates starts at
     ``(r0 + depth, c0 + depth)`` in block coordinates, so with its context it
     spans ``[r0, r0 + wy + 2 depth)`` of the block. Its inputs are copied from
-    views of the block into slot ``k`` of the ``buffers``.
+    views of the block into slot ``k`` of the ``buffers``. The batch is
+    assembled once and then run through every member of an ensemble.
     """
     n, m = buffers["x"].shape[2:]
     for k, (r0, c0) in enumerate(origins):
@@ -95,11 +95,10 @@ def _run_batch(
             view = arrays[name][:, factor * r0 : factor * (r0 + n), factor * c0 : factor * (c0 + m)]
             np.copyto(buffers[name][k].numpy(), view)
     pinned = buffers["x"].is_pinned()
-    inputs = [
+    return [
         buffers[name][: len(origins)].to(device=device, dtype=dtype, non_blocking=pinned)
         for name in GENERATOR_INPUTS
     ]
-    return model(*inputs).float().cpu().numpy()[:, 0]
 
 
 def superresolve_block(
@@ -140,13 +139,53 @@ def superresolve_block(
     numpy.ndarray
         The ``4 * core`` output block as float32, NaN where the mask is false.
     """
+    return superresolve_block_members(
+        base,
+        surface,
+        velocity,
+        specs=(spec,),
+        halo=halo,
+        window=window,
+        batch_size=batch_size,
+        device=device,
+        compute_dtype=compute_dtype,
+        pin_memory=pin_memory,
+    )[0]
+
+
+def superresolve_block_members(
+    base: np.ndarray,
+    surface: np.ndarray,
+    velocity: np.ndarray,
+    *,
+    specs: tuple[ModelSpec, ...],
+    halo: int,
+    window: int,
+    batch_size: int,
+    device: torch.device,
+    compute_dtype: torch.dtype,
+    pin_memory: bool | None = None,
+) -> np.ndarray:
+    """Super-resolve one overlapped block with every generator of ``specs``.
+
+    Each window batch is cut from the block and copied to ``device`` once,
+    then run through each member in turn, so the block is read once however
+    many members there are. Parameters as :func:`superresolve_block`, with
+    ``specs`` the members (a one-member tuple is the single-model path).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(specs), 4 * core_y, 4 * core_x)`` float32, member ``k`` along
+        the first axis, NaN where the mask is false.
+    """
     depth = halo + 1
     ny, nx = base.shape[1] - 2 * depth, base.shape[2] - 2 * depth
     core_nodata = base[2, depth : depth + ny, depth : depth + nx] < 0.5
-    out = np.full((OUTPUT_FACTOR * ny, OUTPUT_FACTOR * nx), np.nan, dtype=np.float32)
+    out = np.full((len(specs), OUTPUT_FACTOR * ny, OUTPUT_FACTOR * nx), np.nan, dtype=np.float32)
     if core_nodata.all():
         return out  # nothing to predict: no network call
-    model = load_model(spec, device, compute_dtype)
+    models = [load_model(spec, device, compute_dtype) for spec in specs]
     pin = device.type == "cuda" if pin_memory is None else pin_memory
     arrays = {"x": base[0:1], "w1": surface, "w2": velocity, "w3": base[1:2]}
     crop = OUTPUT_FACTOR * halo
@@ -155,13 +194,16 @@ def superresolve_block(
             buffers = _batch_buffers((wy, wx), depth, min(batch_size, len(origins)), pin)
             for start in range(0, len(origins), batch_size):
                 batch = origins[start : start + batch_size]
-                y = _run_batch(model, arrays, batch, buffers, depth, device, compute_dtype)
-                for tile, (r0, c0) in zip(y, batch, strict=True):
-                    out[
-                        OUTPUT_FACTOR * r0 : OUTPUT_FACTOR * (r0 + wy),
-                        OUTPUT_FACTOR * c0 : OUTPUT_FACTOR * (c0 + wx),
-                    ] = tile[crop : crop + OUTPUT_FACTOR * wy, crop : crop + OUTPUT_FACTOR * wx]
+                inputs = _fill_batch(arrays, batch, buffers, device, compute_dtype)
+                for k, model in enumerate(models):
+                    y = model(*inputs).float().cpu().numpy()[:, 0]
+                    for tile, (r0, c0) in zip(y, batch, strict=True):
+                        out[
+                            k,
+                            OUTPUT_FACTOR * r0 : OUTPUT_FACTOR * (r0 + wy),
+                            OUTPUT_FACTOR * c0 : OUTPUT_FACTOR * (c0 + wx),
+                        ] = tile[crop : crop + OUTPUT_FACTOR * wy, crop : crop + OUTPUT_FACTOR * wx]
     if core_nodata.any():
         mask = np.repeat(np.repeat(core_nodata, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)
-        out[mask] = np.nan
+        out[:, mask] = np.nan
     return out

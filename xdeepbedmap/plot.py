@@ -148,6 +148,7 @@ def plot_comparison(
     results: dict[str, xr.DataArray],
     truth: xr.DataArray | None = None,
     path: str | PathLike[str] | None = None,
+    uncertainty: xr.DataArray | None = None,
 ) -> Figure:
     """Hillshades of the 1 km bed, the 100 m surface and 250 m results side by side.
 
@@ -161,12 +162,14 @@ def plot_comparison(
         The true 250 m bed, when known.
     path : str or path-like, optional
         Where to save the figure (PNG).
+    uncertainty : xarray.DataArray, optional
+        An ensemble's ``bed_std`` (m): one more panel, a colour map of it.
     """
     beds = {"bed, 1 km": ds["bed"].compute()}
     beds.update({f"{title}, 250 m": da.compute() for title, da in results.items()})
     if truth is not None:
         beds["true bed, 250 m"] = truth.compute()
-    panels = len(beds) + 1
+    panels = len(beds) + 1 + (uncertainty is not None)
     cols = min(panels, 3)
     rows = -(-panels // cols)
     fig = _figure(path, figsize=(5.2 * cols, 4.6 * rows), layout="constrained")
@@ -176,11 +179,22 @@ def plot_comparison(
     hillshade(axes[0], ds["surface"].compute(), cmap="Blues_r", title="surface, 100 m")
     for ax, (title, bed) in zip(axes[1:], beds.items(), strict=False):
         hillshade(ax, bed, vmin=vmin, vmax=vmax, title=title)
+    if uncertainty is not None:
+        std_map(fig, axes[len(beds) + 1], uncertainty.compute(), "uncertainty (std), 250 m")
     for ax in axes[panels:]:
         ax.set_axis_off()
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig
+
+
+def std_map(fig: Figure, ax: Any, std: xr.DataArray, title: str) -> None:
+    """A colour map of a standard deviation (m) and its colour bar (not a surface: no shading)."""
+    vmax = float(np.nanpercentile(std.values, 99)) if np.isfinite(std.values).any() else 1.0
+    image = ax.imshow(std.values, extent=_extent_km(std), cmap="magma", vmin=0, vmax=vmax)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="m")
+    ax.set_title(title)
+    ax.set_xlabel("x (km)")
 
 
 def plot_loss_curve(history: list[dict[str, float]], path: str | PathLike[str]) -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 from xdeepbedmap.cli._args import add_region_options, at_least
 from xdeepbedmap.cli._regions import regions_from_args
 from xdeepbedmap.cli.survey import add_point_options, evaluate_at_points
+from xdeepbedmap.ensemble import resolve_ensemble
 from xdeepbedmap.evaluation import evaluate, format_table
 
 __all__ = ["add_commands"]
@@ -17,13 +18,24 @@ __all__ = ["add_commands"]
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.points:
+        if args.ensemble:
+            raise ValueError("--ensemble is judged against a truth grid; drop --points")
         return evaluate_at_points(args)
     regions = regions_from_args(args, train_on=False)
     if len(regions) != 1:
         raise ValueError("evaluate takes one region (one --synthetic seed)")
+    ensemble = None
+    if args.ensemble:  # read and checked before any work
+        ensemble = resolve_ensemble(args.ensemble[0] if len(args.ensemble) == 1 else args.ensemble)
     inputs, truth = regions[0]
     table = evaluate(
-        inputs, truth.compute(), args.model, figure=args.figure, halo=args.halo, device=args.device
+        inputs,
+        truth.compute(),
+        args.model,
+        ensemble=ensemble,
+        figure=args.figure,
+        halo=args.halo,
+        device=args.device,
     )
     print(format_table(table))
     if args.json:
@@ -31,6 +43,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"  wrote {args.json}")
     if args.figure:
         print(f"  wrote {args.figure}")
+        if ensemble is not None:
+            figure = Path(args.figure)
+            print(f"  wrote {figure.with_name(f'{figure.stem}_uncertainty.png')}")
     return 0
 
 
@@ -43,6 +58,12 @@ def _add_evaluate(sub: Any) -> None:
     )
     add_region_options(ev, default_catalog="demo")
     ev.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
+    ev.add_argument(
+        "--ensemble",
+        action="append",
+        help="ensemble folder or member checkpoints (repeat): adds its mean's errors and the "
+        "uncertainty numbers (coverage, z-scores, rank correlation, CRPS)",
+    )
     ev.add_argument("--halo", type=at_least(0), help="base px of context per window")
     ev.add_argument("--figure", help="comparison PNG (with --points: the --transect PNG)")
     ev.add_argument("--json", help="write the table as JSON")

@@ -10,6 +10,7 @@ from typing import Any
 
 import dask
 import torch
+import xarray as xr
 from dask.diagnostics import ProgressBar
 
 from xdeepbedmap._version import __version__
@@ -17,8 +18,9 @@ from xdeepbedmap.atomic import partial_path
 from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.catalog import open_inputs, open_truth, write_demo_data
 from xdeepbedmap.cli._args import add_bed_source_option, at_least, parse_bbox, refuse_existing
+from xdeepbedmap.ensemble import Ensemble, resolve_ensemble, superresolve_ensemble
 from xdeepbedmap.inference import DTYPES, superresolve
-from xdeepbedmap.io import check_outputs, open_output, write_outputs
+from xdeepbedmap.io import check_outputs, open_layers, write_outputs
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint, save_checkpoint
 from xdeepbedmap.model.timing import time_forward
 from xdeepbedmap.plot import plot_comparison, plot_inputs
@@ -95,6 +97,7 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
     outputs = check_outputs(args.output, overwrite=args.overwrite)
     if args.figure and Path(args.figure).suffix.lower() != ".png":
         raise ValueError(f"--figure {args.figure}: expected a .png path")
+    ensemble = _ensemble_from_args(args)  # a bad ensemble fails here, before any output
     ds = open_inputs(
         args.catalog,
         region=parse_bbox(args.bbox),
@@ -102,18 +105,14 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         bed_source=args.bed_source,
     )
-    result = superresolve(
-        ds,
-        args.model,
-        halo=args.halo,
-        window=args.window,
-        batch_size=args.batch_size,
-        device=args.device,
-        dtype=args.dtype,
-        quality=args.quality,
-        ice_mask=args.ice_mask,
-    )
-    bed = result["bed"] if args.quality else result
+    options = dict(halo=args.halo, window=args.window, batch_size=args.batch_size)
+    options.update(device=args.device, dtype=args.dtype, quality=args.quality)
+    result: xr.DataArray | xr.Dataset
+    if ensemble is not None:
+        result = superresolve_ensemble(ds, ensemble, ice_mask=args.ice_mask, **options)
+    else:
+        result = superresolve(ds, args.model, ice_mask=args.ice_mask, **options)
+    bed = result["bed"] if isinstance(result, xr.Dataset) else result
     # the result is cropped to --bbox (open_inputs read a margin of true data around it)
     ny, nx = bed.sizes["y"] // 4, bed.sizes["x"] // 4
     n_chunks = len(bed.chunks[0]) * len(bed.chunks[1])
@@ -141,8 +140,11 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         if args.truth:
             truth = open_truth(args.catalog, data_dir=args.data_dir)
             truth = truth.sel(x=bed.x, y=bed.y, method="nearest", tolerance=1.0)
-        beds = {"bicubic": crop_to_region(bicubic(ds), ds), "DeepBedMap": open_output(written[0])}
-        plot_comparison(crop_to_region(ds, ds), beds, truth, args.figure)
+        layers = open_layers(written[0])
+        title = "DeepBedMap ensemble mean" if ensemble is not None else "DeepBedMap"
+        beds = {"bicubic": crop_to_region(bicubic(ds), ds), title: layers["bed"]}
+        std = layers["bed_std"] if ensemble is not None else None
+        plot_comparison(crop_to_region(ds, ds), beds, truth, args.figure, uncertainty=std)
         written.append(Path(args.figure))
     print(
         f"done in {elapsed:.1f} s: {ny * nx / elapsed:,.0f} base px/s "
@@ -155,6 +157,15 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ensemble_from_args(args: argparse.Namespace) -> Ensemble | None:
+    """The ``--ensemble`` folder or checkpoint files, read and checked now, or ``None``."""
+    if not args.ensemble:
+        return None
+    if args.model:
+        raise ValueError("give --model or --ensemble, not both")
+    return resolve_ensemble(args.ensemble[0] if len(args.ensemble) == 1 else args.ensemble)
+
+
 def _add_superresolve(sub: Any) -> None:
     sr = sub.add_parser(
         "superresolve",
@@ -165,6 +176,12 @@ def _add_superresolve(sub: Any) -> None:
     sr.add_argument("--catalog", default="demo", help="catalog name or YAML path (default: demo)")
     sr.add_argument("--bbox", help="xmin,ymin,xmax,ymax in EPSG:3031 metres (default: all)")
     sr.add_argument("--model", help="checkpoint or Chainer .npz (default: bundled demo model)")
+    sr.add_argument(
+        "--ensemble",
+        action="append",
+        help="ensemble folder, or member checkpoints (repeat): writes bed and bed_std "
+        "(Zarr: two variables; GeoTIFF: bands 1 and 2)",
+    )
     sr.add_argument(
         "--chunks", type=at_least(1), default=256, help="base-grid chunk size (default 256)"
     )

@@ -18,6 +18,7 @@ from xdeepbedmap.io.lock import OutputLockedError, output_lock
 from xdeepbedmap.io.outputs import (
     OUTPUT_SUFFIXES,
     check_outputs,
+    open_layers,
     open_output,
     quality_path,
     write_outputs,
@@ -30,6 +31,7 @@ __all__ = [
     "OutputLockedError",
     "ResumeMismatchError",
     "check_outputs",
+    "open_layers",
     "open_output",
     "open_zarr_output",
     "output_lock",

@@ -7,15 +7,27 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import xarray as xr
 
 from xdeepbedmap.io.cog import to_cog
 from xdeepbedmap.io.lock import output_lock
 from xdeepbedmap.io.zarr_store import open_zarr_output, to_zarr
 
-__all__ = ["OUTPUT_SUFFIXES", "check_outputs", "open_output", "quality_path", "write_outputs"]
+__all__ = [
+    "OUTPUT_SUFFIXES",
+    "check_outputs",
+    "open_layers",
+    "open_output",
+    "quality_path",
+    "write_outputs",
+]
+
+#: Variables written together into each output: a Zarr store's variables, a
+#: GeoTIFF's bands in this order (an ensemble's mean bed and its spread).
+BED_LAYERS = ("bed", "bed_std")
 
 #: File name endings :func:`write_outputs` knows: GeoTIFF (written as a COG) and Zarr.
 OUTPUT_SUFFIXES = (".tif", ".tiff", ".zarr")
@@ -92,7 +104,12 @@ def write_outputs(
         The 250 m bed, e.g. from :func:`xdeepbedmap.inference.superresolve`;
         or the Dataset of ``superresolve(..., quality=True)``, whose
         ``filled_fraction`` is then written beside each output as
-        ``<stem>_quality<suffix>`` (:func:`quality_path`), in the same format.
+        ``<stem>_quality<suffix>`` (:func:`quality_path`), in the same format;
+        or the Dataset of :func:`xdeepbedmap.ensemble.superresolve_ensemble`,
+        whose ``bed`` and ``bed_std`` go into each output together: two
+        variables of a Zarr store, bands 1 and 2 of a GeoTIFF (band
+        descriptions ``bed``, ``bed_std``), computed once (``bed_members``
+        is not written).
     paths : sequence of str or path-like
         ``.zarr`` (resumable store) or ``.tif``/``.tiff`` (Cloud-Optimised GeoTIFF).
     overwrite : bool
@@ -125,10 +142,13 @@ def write_outputs(
     [PosixPath('bed.zarr'), PosixPath('bed.tif')]
     """
     outputs = check_outputs(paths, overwrite)
-    layers = {"": result}
+    layers: dict[str, xr.DataArray | xr.Dataset] = {"": result}
     if isinstance(result, xr.Dataset):
-        layers = {"": result["bed"], "quality": result["filled_fraction"]}
-        check_outputs([quality_path(p) for p in outputs], overwrite)
+        beds = [name for name in BED_LAYERS if name in result.data_vars]
+        layers = {"": result[beds] if len(beds) > 1 else result["bed"]}
+        if "filled_fraction" in result.data_vars:
+            layers["quality"] = result["filled_fraction"]
+            check_outputs([quality_path(p) for p in outputs], overwrite)
     written: list[Path] = []
     with ExitStack() as locks:
         for kind in layers:
@@ -138,7 +158,7 @@ def write_outputs(
             first: Path | None = None
             for out in outputs:
                 target = quality_path(out) if kind else out
-                source = open_output(first) if first else layer
+                source = _reopen(first, layer) if first else layer
                 if _is_zarr(target):
                     # the store records the inputs so a resume from others is refused
                     store_inputs = None if first else inputs
@@ -153,16 +173,71 @@ def write_outputs(
                         )
                     )
                 else:
-                    written.append(to_cog(source, target, overwrite=overwrite))
+                    written.append(to_cog(_as_bands(source), target, overwrite=overwrite))
                 first = first or written[-1]
     return written
+
+
+def _reopen(path: Path, layer: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
+    """The written ``path`` as the same kind of object as ``layer`` (copied, not recomputed)."""
+    if isinstance(layer, xr.DataArray):
+        return open_output(path)
+    return open_layers(path)[list(layer.data_vars)]
+
+
+def _as_bands(layer: xr.DataArray | xr.Dataset) -> xr.DataArray:
+    """A Dataset of 2-D variables as one (``band``, ``y``, ``x``) array for a GeoTIFF.
+
+    The bands are described by the variable names; the first variable's
+    attributes become the file's tags, each other's prefixed with its name.
+    """
+    if isinstance(layer, xr.DataArray):
+        return layer
+    names = [str(n) for n in layer.data_vars]
+    first = layer[names[0]]
+    bands = xr.concat([layer[n].reset_coords(drop=True) for n in names], dim="band")
+    bands = bands.assign_coords(band=np.arange(1, len(names) + 1))
+    attrs = {k: v for k, v in first.attrs.items() if k != "_FillValue"}
+    for name in names[1:]:
+        attrs.update({f"{name}_{k}": v for k, v in layer[name].attrs.items() if k != "_FillValue"})
+    attrs["long_name"] = tuple(names)  # rioxarray writes these as band descriptions
+    bands.attrs = attrs
+    return bands.rio.write_crs(first.rio.crs).rio.write_nodata(np.nan, encoded=False)
+
+
+def open_layers(path: str | PathLike[str]) -> xr.Dataset:
+    """Every layer of an output written by :func:`write_outputs`, lazily, as a Dataset.
+
+    A Zarr store's variables; a GeoTIFF's bands, named by their descriptions
+    (a one-band file's layer is ``bed``).
+    """
+    path = Path(path)
+    if _is_zarr(path):
+        return open_zarr_output(path)
+    import rioxarray
+
+    opened = rioxarray.open_rasterio(path, masked=True, chunks={"band": 1, "y": 2048, "x": 2048})
+    da = cast(xr.DataArray, opened)  # one raster file: one DataArray
+    names = da.attrs.get("long_name")
+    if da.sizes["band"] == 1 or not isinstance(names, (tuple, list)):
+        return da.isel(band=0, drop=True).to_dataset(name="bed")
+    tags = {k: v for k, v in da.attrs.items() if k != "long_name"}
+    layers = {str(n): da.isel(band=i, drop=True) for i, n in enumerate(names)}
+    for i, (name, layer) in enumerate(layers.items()):
+        # the tags _as_bands prefixed with a later band's name are that band's
+        own = {k[len(name) + 1 :]: v for k, v in tags.items() if k.startswith(f"{name}_")}
+        others = tuple(f"{n}_" for n in list(layers)[1:])
+        layer.attrs = own if i else {k: v for k, v in tags.items() if not k.startswith(others)}
+        layer.name = name
+    return xr.Dataset(layers)
 
 
 def open_output(path: str | PathLike[str]) -> xr.DataArray:
     """Open a bed written by :func:`write_outputs` (Zarr or GeoTIFF), lazily.
 
     A Zarr store must be complete (see :func:`~xdeepbedmap.io.open_zarr_output`);
-    its only variable is returned (``bed`` when it holds several).
+    its only variable is returned (``bed`` when it holds several); of a
+    GeoTIFF with several bands (an ensemble's), the band described ``bed``.
     """
     path = Path(path)
     if _is_zarr(path):
@@ -172,4 +247,6 @@ def open_output(path: str | PathLike[str]) -> xr.DataArray:
     import rioxarray
 
     da = rioxarray.open_rasterio(path, masked=True, chunks={"band": 1, "y": 2048, "x": 2048})
+    if da.sizes["band"] > 1:
+        return open_layers(path)["bed"]
     return da.squeeze("band", drop=True)

@@ -61,17 +61,20 @@ def _done_marker(store: Path, index: tuple[int, ...]) -> Path:
     return store / _DONE_DIR / ".".join(map(str, index))
 
 
-def _initialise_store(
-    array: xr.DataArray, store: Path, name: str, identity: dict[str, Any]
-) -> None:
-    ds = array.to_dataset(name=name)
-    if array.rio.crs is not None:
+def _initialise_store(layers: xr.Dataset, store: Path, identity: dict[str, Any]) -> None:
+    ds = layers.copy()
+    crs = ds[next(iter(ds.data_vars))].rio.crs
+    if crs is not None:
         # CF grid mapping as an attribute, so readers (decode_coords="all") find the CRS
-        ds = ds.rio.write_crs(array.rio.crs)
-        ds[name].attrs["grid_mapping"] = "spatial_ref"
-        ds[name].encoding.pop("grid_mapping", None)
-    fill = ds[name].attrs.pop("_FillValue", np.nan)  # rioxarray's nodata -> Zarr fill value
-    encoding = {name: {"chunks": tuple(c[0] for c in _as_dask(array).chunks), "_FillValue": fill}}
+        ds = ds.rio.write_crs(crs)
+    encoding = {}
+    for name in ds.data_vars:
+        if crs is not None:
+            ds[name].attrs["grid_mapping"] = "spatial_ref"
+            ds[name].encoding.pop("grid_mapping", None)
+        fill = ds[name].attrs.pop("_FillValue", np.nan)  # rioxarray's nodata -> Zarr fill value
+        chunks = tuple(c[0] for c in _as_dask(ds[name]).chunks)
+        encoding[name] = {"chunks": chunks, "_FillValue": fill}
     ds.attrs[_COMPLETE_ATTR] = False
     # metadata and coordinates only; data chunks are written one by one
     ds.to_zarr(store, mode="w", compute=False, encoding=encoding, consolidated=False)
@@ -80,8 +83,28 @@ def _initialise_store(
     (store / _DONE_DIR / _SPEC).write_text(json.dumps({"identity": identity}))
 
 
+def _layers(array: xr.DataArray | xr.Dataset, name: str | None) -> xr.Dataset:
+    """The variables to write, each with regular dask chunks."""
+    if isinstance(array, xr.DataArray):
+        name = name or (str(array.name) if array.name is not None else "bed")
+        array = array.to_dataset(name=name)
+    work = array.copy()
+    for var in work.data_vars:
+        work[var] = work[var].copy(data=_as_dask(work[var]))
+    return work
+
+
+def _identity(layers: xr.Dataset, inputs: xr.Dataset | None) -> dict[str, Any]:
+    """The first variable's identity, and each further variable's under its name."""
+    first, *others = list(layers.data_vars)
+    identity = write_identity(layers[first], inputs)
+    for name in others:
+        identity.update({f"{name} {k}": v for k, v in write_identity(layers[name]).items()})
+    return identity
+
+
 def to_zarr(
-    array: xr.DataArray,
+    array: xr.DataArray | xr.Dataset,
     store: str | PathLike[str],
     name: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
@@ -90,7 +113,7 @@ def to_zarr(
     inputs: xr.Dataset | None = None,
     restart: bool = False,
 ) -> Path:
-    """Write a (lazy) DataArray to a Zarr store chunk by chunk, resumably.
+    """Write a (lazy) DataArray, or Dataset of 2-D variables, to a Zarr store chunk by chunk.
 
     The store is built at ``<store>.partial``; each output chunk is computed,
     written into its region and then recorded as done. When every chunk is
@@ -105,12 +128,16 @@ def to_zarr(
 
     Parameters
     ----------
-    array : xarray.DataArray
-        2-D result, dask-backed (numpy works as one chunk).
+    array : xarray.DataArray or xarray.Dataset
+        2-D result, dask-backed (numpy works as one chunk); or a Dataset of
+        such variables on one grid and chunking (an ensemble's ``bed`` and
+        ``bed_std``): chunk ``(i, j)`` of every variable is computed in one
+        task and written before it is recorded as done, so variables that
+        share their inputs are computed once.
     store : str or path-like
         Destination directory (``.zarr``).
     name : str, optional
-        Variable name in the store (default: the array's name or ``bed``).
+        Variable name of a DataArray in the store (default: its name or ``bed``).
     progress : callable, optional
         Called as ``progress(done, total)`` after each chunk.
     overwrite : bool
@@ -136,28 +163,33 @@ def to_zarr(
         If another process is writing ``store``.
     """
     store = Path(store)
-    name = name or (str(array.name) if array.name is not None else "bed")
     if store.exists() and not overwrite:
         raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
     tmp = partial_path(store)
-    data = _as_dask(array)
-    work = array.copy(data=data)
+    layers = _layers(array, name)
+    names = [str(n) for n in layers.data_vars]
+    stacked = [layers[n].data for n in names]
+    # several variables: one (n, cy, cx) block per chunk, so one task writes them all
+    data = stacked[0] if len(names) == 1 else da.stack(stacked).rechunk({0: len(names)})
     with output_lock(store):
         if restart:
             remove(tmp)
-        _resume_or_initialise(work, tmp, name, write_identity(work, inputs))
-        _write_chunks(data, tmp, name, progress)
+        _resume_or_initialise(layers, tmp, _identity(layers, inputs))
+        _write_chunks(data, tmp, names, progress)
         _mark_complete(tmp)
         return publish(tmp, store, overwrite=overwrite)
 
 
 def _write_chunks(
-    data: da.Array, tmp: Path, name: str, progress: Callable[[int, int], Any] | None
+    data: da.Array, tmp: Path, names: list[str], progress: Callable[[int, int], Any] | None
 ) -> None:
-    """Compute and write every chunk not yet recorded as done in ``tmp``."""
+    """Compute and write every chunk not yet recorded as done in ``tmp``.
+
+    ``data`` is the one variable, or the variables stacked along a first axis.
+    """
     import zarr
 
-    target = zarr.open_array(str(tmp), path=name, mode="r+")
+    targets = [zarr.open_array(str(tmp), path=name, mode="r+") for name in names]
     indices = list(np.ndindex(*data.numblocks))
     todo = [i for i in indices if not _done_marker(tmp, i).exists()]
     done = len(indices) - len(todo)
@@ -165,7 +197,9 @@ def _write_chunks(
     def write(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         info = block_info[0]  # type: ignore[index]
         index = tuple(info["chunk-location"])
-        target[tuple(slice(a, b) for a, b in info["array-location"])] = block
+        region = tuple(slice(a, b) for a, b in info["array-location"][-2:])
+        for target, layer in zip(targets, block if len(targets) > 1 else [block], strict=True):
+            target[region] = layer
         _done_marker(tmp, index).touch()  # only after the data is written
         return np.ones((1,) * block.ndim, dtype=bool)
 
@@ -181,16 +215,14 @@ def _write_chunks(
     _compute_with_progress([written.blocks[i] for i in todo], done, len(indices), progress)
 
 
-def _resume_or_initialise(
-    array: xr.DataArray, tmp: Path, name: str, identity: dict[str, Any]
-) -> None:
+def _resume_or_initialise(layers: xr.Dataset, tmp: Path, identity: dict[str, Any]) -> None:
     """Check that an interrupted write at ``tmp`` is of the same computation, or start one."""
     spec_file = tmp / _DONE_DIR / _SPEC
     if tmp.exists() and not spec_file.exists():
         remove(tmp)  # interrupted while being set up: no chunk was written yet
     if not tmp.exists():
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        _initialise_store(array, tmp, name, identity)
+        _initialise_store(layers, tmp, identity)
         return
     recorded = json.loads(spec_file.read_text()).get("identity", {})
     changed = differences(recorded, identity)
