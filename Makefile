@@ -64,10 +64,15 @@ demo-model-world: $(STAMP)
 ENSEMBLE_EPOCHS ?= 6
 ENSEMBLE_WORLD ?= v1
 ENSEMBLE_RUN ?= runs/demo-ensemble
+# held out from training (100-115) and from the demo region (42): the spread factor
+CALIBRATION_SEEDS ?= 116-123
 demo-ensemble: $(STAMP)
 	$(VENV)/bin/xdeepbedmap train $(filter-out --overwrite,$(WORLD_TRAIN)) \
 		--synthetic-world $(ENSEMBLE_WORLD) --epochs $(ENSEMBLE_EPOCHS) --members 4 \
 		--run-dir $(ENSEMBLE_RUN) --output xdeepbedmap/data/demo_ensemble
+	$(VENV)/bin/xdeepbedmap calibrate --ensemble xdeepbedmap/data/demo_ensemble \
+		--synthetic $(CALIBRATION_SEEDS) --synthetic-shape 64x64 \
+		--synthetic-world $(ENSEMBLE_WORLD) --stride 24
 
 # The same network trained without conditioning (blind inputs): the bed-only
 # model the ablation compares against (same seeds, same schedule).

@@ -190,6 +190,21 @@ def test_cli_trains_a_calibrated_ensemble_and_resumes(tmp_path, capsys):
     assert "ensemble folder" in capsys.readouterr().err
     assert not (tmp_path / "e.safetensors").exists()
 
+    # refit on held-out regions: not on the training seeds, nor on another world
+    calibrate = ["calibrate", "--ensemble", str(folder), "--synthetic-shape", "16x16"]
+    calibrate += ["--stride", "8", "--device", "cpu"]
+    manifest = (folder / "ensemble.json").read_text()
+    assert main([*calibrate, "--synthetic", "20-21"]) == 1
+    assert "trained on seeds 21" in capsys.readouterr().err
+    assert main([*calibrate, "--synthetic", "23", "--synthetic-world", "v2"]) == 1
+    assert "trained on world v1" in capsys.readouterr().err
+    assert (folder / "ensemble.json").read_text() == manifest  # refused: nothing written
+    assert main([*calibrate, "--synthetic", "23"]) == 0
+    assert "std scale" in capsys.readouterr().out
+    recalibrated = read_ensemble(folder)
+    assert "synthetic seeds 23" in recalibrated.calibration.fitted_on
+    assert recalibrated.members == ensemble.members
+
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_ensemble_from_the_best_trials_of_a_study(tiles, tmp_path, capsys):

@@ -13,13 +13,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xdeepbedmap.cli._args import at_least, fraction
+from xdeepbedmap.cli._args import add_region_options, at_least, fraction, parse_seeds
 from xdeepbedmap.training.config import TrainConfig
 from xdeepbedmap.training.dataset import TileDataset
 from xdeepbedmap.training.ensemble import EnsembleResult, MemberResult, train_ensemble
 from xdeepbedmap.training.trainer import format_epoch
 
-__all__ = ["add_ensemble_command", "check_ensemble_output", "train_ensemble_from_args"]
+__all__ = [
+    "add_calibrate_command",
+    "add_ensemble_command",
+    "check_ensemble_output",
+    "train_ensemble_from_args",
+]
 
 
 def check_ensemble_output(output: Path) -> None:
@@ -142,3 +147,59 @@ def add_ensemble_command(sub: Any) -> None:
     en.add_argument("--overwrite", action="store_true", help="replace an existing ensemble")
     en.add_argument("--device", default="auto", help="auto (default), cpu, cuda (calibration)")
     en.set_defaults(func=_cmd_ensemble)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from xdeepbedmap.cli._regions import regions_from_args
+    from xdeepbedmap.ensemble.calibration import calibrate_on_tiles
+    from xdeepbedmap.ensemble.store import read_ensemble, set_calibration
+    from xdeepbedmap.training.tiles import TileLayout, build_tiles
+
+    ensemble = read_ensemble(args.ensemble)  # complete and intact, before any tile is cut
+    if ensemble.source != str(Path(args.ensemble)):
+        raise ValueError(f"--ensemble {args.ensemble}: calibrate needs an ensemble folder")
+    trained = ensemble.metadata.get("data", {}).get("training_data", {})
+    if args.synthetic and trained.get("synthetic_seeds"):
+        if set(parse_seeds(trained["synthetic_seeds"])) & set(parse_seeds(args.synthetic)):
+            raise ValueError(
+                f"--synthetic {args.synthetic}: the members trained on seeds "
+                f"{trained['synthetic_seeds']}; calibrate on regions none of them saw"
+            )
+        if trained.get("synthetic_world", args.synthetic_world) != args.synthetic_world:
+            raise ValueError(
+                f"--synthetic-world {args.synthetic_world}: the members trained on world "
+                f"{trained['synthetic_world']}"
+            )
+    regions = regions_from_args(args, train_on=True)
+    layout = TileLayout(stride=args.stride, min_coverage=args.min_coverage)
+    tiles = build_tiles(regions, layout=layout)
+    described = args.synthetic and f"synthetic seeds {args.synthetic}" or str(args.catalog)
+    calibration = calibrate_on_tiles(
+        [spec.path for spec in ensemble.members],
+        TileDataset(tiles, range(int(tiles.sizes["tile"]))),
+        fitted_on=f"{int(tiles.sizes['tile'])} held-out tiles of {described}",
+        device=args.device,
+    )
+    before = ensemble.std_scale
+    set_calibration(args.ensemble, calibration)
+    print(
+        f"calibrated {args.ensemble}: std scale {before:.4g} -> {calibration.std_scale:.4g} "
+        f"from {calibration.n_pixels} pixels of {calibration.fitted_on}"
+    )
+    return 0
+
+
+def add_calibrate_command(sub: Any) -> None:
+    """Register ``calibrate`` (refit an ensemble's spread factor on held-out regions)."""
+    ca = sub.add_parser(
+        "calibrate",
+        help="refit an ensemble's spread factor on held-out regions",
+        description="Predict every tile of the held-out regions with every member and store "
+        "the factor that gives the z-scores unit variance there (the validation tiles of "
+        "`train --members` sit between training tiles of the same regions, so a factor "
+        "fitted on them is too small).",
+    )
+    ca.add_argument("--ensemble", required=True, help="the ensemble folder to recalibrate")
+    add_region_options(ca, default_catalog=None)
+    ca.add_argument("--stride", type=at_least(1), default=36, help="tile stride (250 m px)")
+    ca.set_defaults(func=_cmd_calibrate)

@@ -18,6 +18,7 @@ from xdeepbedmap.cli._args import (
 )
 from xdeepbedmap.cli._regions import regions_from_args, training_tiles
 from xdeepbedmap.cli.ensemble import (
+    add_calibrate_command,
     add_ensemble_command,
     check_ensemble_output,
     train_ensemble_from_args,
@@ -301,3 +302,4 @@ def add_commands(sub: Any) -> None:
     _add_train(sub)
     _add_tune(sub)
     add_ensemble_command(sub)
+    add_calibrate_command(sub)

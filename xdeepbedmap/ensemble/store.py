@@ -41,6 +41,7 @@ __all__ = [
     "EnsembleError",
     "member_name",
     "read_ensemble",
+    "set_calibration",
     "write_ensemble",
 ]
 
@@ -220,3 +221,22 @@ def write_ensemble(
     with atomic_path(folder / MANIFEST, overwrite=True) as staged:
         staged.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return folder / MANIFEST
+
+
+def set_calibration(folder: str | PathLike[str], calibration: Calibration) -> Path:
+    """Replace the calibration recorded in a complete ensemble folder.
+
+    The members are checked against the manifest first (:func:`read_ensemble`),
+    and kept as they are, with their seeds, training records and metadata;
+    the manifest is replaced atomically.
+    """
+    folder = Path(folder)
+    read_ensemble(folder)  # complete, and every member is the one recorded
+    record = json.loads((folder / MANIFEST).read_text())
+    members = [
+        {key: value for key, value in entry.items() if key != "sha256"}
+        for entry in record["members"]
+    ]
+    return write_ensemble(
+        folder, members, calibration=calibration, metadata=record.get("metadata", {})
+    )
