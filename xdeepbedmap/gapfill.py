@@ -26,6 +26,7 @@ count) and warns once (:class:`GapFillWarning`) when more than
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import dask
@@ -35,7 +36,7 @@ import xarray as xr
 from dask.delayed import Delayed
 from dask.graph_manipulation import clone
 
-from xdeepbedmap.grids import VARIABLES
+from xdeepbedmap.grids import VARIABLES, grid_of
 from xdeepbedmap.input_checks import (
     FILLED_WARNING_FRACTION,
     MAX_SPEED,
@@ -77,13 +78,31 @@ class FillSource:
     fields: dict[str, np.ndarray]
     cell: int
     land_filled_fraction: float
+    #: Base pixels ``(rows, columns)`` between the fields' first cell and the
+    #: inputs' first pixel: cells sit on multiples of ``cell`` of the global grid.
+    shift: tuple[int, int] = (0, 0)
+
+
+def global_origin(ds: xr.Dataset) -> tuple[int, int]:
+    """Global ``(row, column)`` index of the inputs' first base pixel.
+
+    Counted from the CRS origin in base pixels (rows southwards), so two
+    regions cut from the same product index a pixel alike: the fill's cells
+    and pyramid levels are anchored on these indices, not on the region.
+    Edges on whole or half pixels (BEDMAP2, BedMachine) both round safely.
+    """
+    grid = grid_of(ds["bed"], "bed")
+    step_x, _, left, _, step_y, top = grid.affine[:6]
+    return math.floor(top / step_y + 0.25), math.floor(left / step_x + 0.25)
 
 
 def _cell_sums(samples: np.ndarray, b0: int, c0: int, cell: int) -> tuple[np.ndarray, ...]:
-    """Sums and counts of the finite samples over whole coarse cells (anchored at pixel 0).
+    """Sums and counts of the finite samples over whole coarse cells.
 
-    ``samples`` starts at base pixel ``(b0, c0)``; it is padded to whole cells
-    so a cell split between blocks is summed in parts and added up later.
+    ``samples`` starts at base pixel ``(b0, c0)`` counted from the fill
+    field's first cell (cells start on multiples of ``cell``); it is padded
+    to whole cells so a cell split between blocks is summed in parts and
+    added up later.
     """
     valid = np.isfinite(samples)
     pad = (
@@ -169,18 +188,28 @@ def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> Delayed:
         When computed: more than :data:`FILLED_WARNING_FRACTION` of the land
         inputs are no data, or a variable has no valid value at all.
     """
+    origin = global_origin(ds)
+    shift = (origin[0] % cell, origin[1] % cell)
     blocks = {name: _reading_copy(ds[name].data).to_delayed() for name in VARIABLES}
-    starts = [np.cumsum((0, *c[:-1])) for c in ds["bed"].data.chunks]
+    chunks = ds["bed"].data.chunks
+    starts = [s + np.cumsum((0, *c[:-1])) for s, c in zip(shift, chunks, strict=True)]
     summarise = dask.delayed(_summarise_block, pure=True)
     lazy = [
         summarise({name: b[i, j] for name, b in blocks.items()}, (starts[0][i], starts[1][j]), cell)
         for i, j in np.ndindex(*blocks["bed"].shape)
     ]
-    shape = tuple(-(-n // cell) for n in ds["bed"].shape)
-    return dask.delayed(_combine, pure=True)(lazy, shape, cell)
+    shape = tuple(-(-(n + s) // cell) for n, s in zip(ds["bed"].shape, shift, strict=True))
+    cells = (origin[0] // cell, origin[1] // cell)
+    return dask.delayed(_combine, pure=True)(lazy, shape, cell, shift, cells)
 
 
-def _combine(summaries: list[dict], shape: tuple[int, int], cell: int) -> FillSource:
+def _combine(
+    summaries: list[dict],
+    shape: tuple[int, int],
+    cell: int,
+    shift: tuple[int, int],
+    origin: tuple[int, int],
+) -> FillSource:
     """The fill source from the blocks' summaries (and the warnings they call for)."""
     totals = {name: (np.zeros(shape), np.zeros(shape)) for name in VARIABLES}
     for summary in summaries:
@@ -194,18 +223,22 @@ def _combine(summaries: list[dict], shape: tuple[int, int], cell: int) -> FillSo
             mean = np.where(counts > 0, sums / counts, 0.0)
         if not (counts > 0).any():
             empty.append(name)
-        fields[name] = pull_push(mean, counts).astype(np.float32)
+        fields[name] = pull_push(mean, counts, origin).astype(np.float32)
     n_land = max(sum(s["land"] for s in summaries), 1)
     land_filled = sum(s["gaps"] for s in summaries) / (len(_GAP_VARIABLES) * n_land)
     ranges = {k: sum(s["ranges"][k] for s in summaries) for k in summaries[0]["ranges"]}
     warn_inputs(ranges, land_filled, empty)
-    return FillSource(fields=fields, cell=cell, land_filled_fraction=land_filled)
+    return FillSource(fields=fields, cell=cell, land_filled_fraction=land_filled, shift=shift)
 
 
-def _cell_values(field: np.ndarray, cell: int, start: int, stop: int, axis: int) -> tuple:
-    """Indices and weights of the bilinear interpolation at base cells ``start..stop``."""
-    n = field.shape[axis]
-    pos = (np.arange(start, stop) + 0.5) / cell - 0.5
+def _cell_values(n: int, cell: int, factor: int, start: int, stop: int, shift: int) -> tuple:
+    """Indices and weights of the bilinear interpolation at fine pixels ``start..stop``.
+
+    A field of ``n`` cells of ``cell`` base pixels, whose first cell starts
+    ``shift`` base pixels before the inputs; fine pixels are ``factor`` per base pixel.
+    """
+    centres = (np.arange(start, stop) + 0.5) / factor + shift  # base px from the first cell
+    pos = centres / cell - 0.5
     i0 = np.clip(np.floor(pos).astype(int), 0, n - 1)
     i1 = np.minimum(i0 + 1, n - 1)
     w = np.clip(pos - i0, 0.0, 1.0).astype(np.float32)
@@ -213,11 +246,12 @@ def _cell_values(field: np.ndarray, cell: int, start: int, stop: int, axis: int)
 
 
 def _filled(
-    block: np.ndarray, field: np.ndarray, factor: int, cell: int, origin: tuple[int, int]
+    block: np.ndarray, source: FillSource, name: str, factor: int, origin: tuple[int, int]
 ) -> np.ndarray:
     """No data of one block (starting at fine pixel ``origin``) replaced from the fill field.
 
-    The value is the field interpolated at the pixel's base cell centre, so it
+    The value is the field interpolated bilinearly at the pixel's own centre
+    (smooth at the fine resolution, no steps between base cells), so it
     depends on the pixel's position only, never on the block.
     """
     with np.errstate(over="ignore", invalid="ignore"):
@@ -226,13 +260,13 @@ def _filled(
     valid = np.isfinite(block)
     if valid.all():  # the sum overflowed on finite values
         return block
-    r0, c0 = origin[0] // factor, origin[1] // factor
-    y0, y1, wy = _cell_values(field, cell, r0, r0 + block.shape[0] // factor, 0)
-    x0, x1, wx = _cell_values(field, cell, c0, c0 + block.shape[1] // factor, 1)
-    rows = field[y0] * (1 - wy[:, None]) + field[y1] * wy[:, None]
-    values = rows[:, x0] * (1 - wx) + rows[:, x1] * wx
-    if factor > 1:  # each base cell's value over its factor x factor fine pixels
-        values = np.repeat(np.repeat(values, factor, axis=0), factor, axis=1)
+    field, cell = source.fields[name], source.cell
+    (ny, nx), (r0, c0) = block.shape, origin
+    y0, y1, wy = _cell_values(field.shape[0], cell, factor, r0, r0 + ny, source.shift[0])
+    x0, x1, wx = _cell_values(field.shape[1], cell, factor, c0, c0 + nx, source.shift[1])
+    wy, wx = wy[:, None], wx[None, :]
+    values = (field[np.ix_(y0, x0)] * (1 - wx) + field[np.ix_(y0, x1)] * wx) * (1 - wy)
+    values += (field[np.ix_(y1, x0)] * (1 - wx) + field[np.ix_(y1, x1)] * wx) * wy
     out = block.copy()
     np.copyto(out, values, where=~valid)
     return out
@@ -253,11 +287,11 @@ def _group_block(
     origin = tuple(lo for lo, _ in block_info[0]["array-location"])  # type: ignore[index]
     factor = VARIABLES[names[0]][2]
     if len(names) == 1 and not keep:  # one channel: a view, not a copy (the surface)
-        return _filled(blocks[0], source.fields[names[0]], factor, source.cell, origin)[None]
+        return _filled(blocks[0], source, names[0], factor, origin)[None]
     n = len(names) + int(keep)
     out = np.empty((n, *blocks[0].shape), dtype=np.float32)
     for k, name in enumerate(names):
-        out[k] = _filled(blocks[k], source.fields[name], factor, source.cell, origin)
+        out[k] = _filled(blocks[k], source, name, factor, origin)
     if keep:
         mask = np.isfinite(blocks[0])
         if len(blocks) > len(names):
