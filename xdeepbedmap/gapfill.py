@@ -173,32 +173,49 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _reads(chunks: tuple[int, ...], depth: int) -> list[tuple[slice, slice, int]]:
-    """Per block along one axis: the rows to read, the core within them, and its start."""
+def _reads(chunks: tuple[int, ...], depth: int) -> list[tuple[slice, slice]]:
+    """Per block along one axis: the rows to read (``depth`` more per side) and its core in them."""
     stops = np.cumsum(chunks)
     out = []
     for start, stop in zip(stops - np.asarray(chunks), stops, strict=True):
         lo, hi = max(int(start) - depth, 0), min(int(stop) + depth, int(stops[-1]))
-        out.append((slice(lo, hi), slice(int(start) - lo, int(stop) - lo), int(start)))
+        out.append((slice(lo, hi), slice(int(start) - lo, int(stop) - lo)))
     return out
 
 
+def _overlapped_block(
+    *blocks: np.ndarray, reads: tuple[list, list], block_info: dict | None = None, **options
+) -> np.ndarray:
+    """:func:`_group_block` of a block from ``dask.array.overlap`` (located by its index)."""
+    i, j = block_info[0]["chunk-location"]  # type: ignore[index]
+    (ys, ycore), (xs, xcore) = reads[0][i], reads[1][j]
+    return _group_block(*blocks, core=(ycore, xcore), origin=(ys.start, xs.start), **options)
+
+
 def _fill_group(arrays, names, source, keep, mask) -> da.Array:
-    """One group's filled channels: per block, a task on the block read with overlap."""
-    factor = VARIABLES[names[0]][2]
-    depth = EDGE_REACH * factor
+    """One group's filled channels: per block, one task on the block read with overlap."""
+    depth = EDGE_REACH * VARIABLES[names[0]][2]
     chunks = arrays[0].chunks
+    reads = (_reads(chunks[0], depth), _reads(chunks[1], depth))
+    options = {"names": names, "source": source, "keep": keep}
     channels = len(names) + int(keep)
+    extra = [] if mask is None else [mask]
+    if min(min(c) for c in chunks) >= depth:  # dask's overlap: a compact graph
+        wide = [
+            da.overlap.overlap(a, {0: depth, 1: depth}, "none", allow_rechunk=False) for a in arrays
+        ]
+        return da.map_blocks(
+            _overlapped_block, *wide, *extra, reads=reads, **options, new_axis=0,
+            chunks=((channels,), *chunks), dtype=np.float32, meta=np.empty((0, 0, 0), np.float32),
+        )  # fmt: skip
+    # chunks narrower than the overlap (small chunks, low halo): slice each read
     task = dask.delayed(_group_block, pure=True)
     rows = []
-    for i, (ys, ycore, _) in enumerate(_reads(chunks[0], depth)):
+    for i, (ys, ycore) in enumerate(reads[0]):
         row = []
-        for j, (xs, xcore, _) in enumerate(_reads(chunks[1], depth)):
-            blocks = [a[ys, xs] for a in arrays]
-            if mask is not None:
-                blocks.append(mask.blocks[i, j])
-            lazy = task(*blocks, names=names, source=source, keep=keep,
-                        core=(ycore, xcore), origin=(ys.start, xs.start))  # fmt: skip
+        for j, (xs, xcore) in enumerate(reads[1]):
+            blocks = [a[ys, xs] for a in arrays] + [e.blocks[i, j] for e in extra]
+            lazy = task(*blocks, core=(ycore, xcore), origin=(ys.start, xs.start), **options)
             shape = (channels, chunks[0][i], chunks[1][j])
             row.append(da.from_delayed(lazy, shape, dtype=np.float32))
         rows.append(row)
