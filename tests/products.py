@@ -19,6 +19,11 @@ import xarray as xr
 
 #: A point near the window's centre the planes are referred to (metres, EPSG:3031).
 X0, Y0 = -1_580_000.0, -380_000.0
+#: Half-width of the default window (metres): a 12 km bbox around (X0, Y0) read
+#: with the default margin (24 base px) plus the velocity's area average fits inside.
+HALF_WIDTH = 36_000.0
+#: The default window of the stand-ins: 72 x 72 km around (X0, Y0).
+EXTENT = (X0 - HALF_WIDTH, Y0 - HALF_WIDTH, X0 + HALF_WIDTH, Y0 + HALF_WIDTH)
 
 #: BEDMAP2's own WKT: a polar stereographic CRS named "unnamed", no EPSG code.
 BEDMAP2_WKT = (
@@ -232,8 +237,8 @@ def write_bedmap3(data_dir: Path, extent) -> Path:
 
 
 def write_all(data_dir: Path, extent=None, **kwargs) -> dict[str, Path]:
-    """Every product of the ``antarctica`` catalog over ``extent`` (default 60 km around X0, Y0)."""
-    extent = extent or (X0 - 30_000, Y0 - 30_000, X0 + 30_000, Y0 + 30_000)
+    """Every product of the ``antarctica`` catalog over ``extent`` (default :data:`EXTENT`)."""
+    extent = extent or EXTENT
     data_dir = Path(data_dir)
     return {
         "bedmap2": write_bedmap2(data_dir, extent, kwargs.get("ocean_x")),

@@ -24,7 +24,7 @@ from xdeepbedmap.inference import DEFAULT_HALO, superresolve
 from xdeepbedmap.model_store import DemoModelOnRealDataWarning, check_model_for_data
 from xdeepbedmap.region import DEFAULT_MARGIN, REGION_ATTR, crop_to_region, grow_within
 
-EXTENT = (P.X0 - 30_000, P.Y0 - 30_000, P.X0 + 30_000, P.Y0 + 30_000)
+EXTENT = P.EXTENT
 BBOX = (P.X0 - 6_000, P.Y0 - 6_000, P.X0 + 6_000, P.Y0 + 6_000)
 
 
@@ -145,7 +145,7 @@ def test_ice_mask_fractions(standins):
 
 def test_margin_reads_true_data_and_crop_restores_the_region(standins):
     ds = xdeepbedmap.open_inputs("antarctica", data_dir=standins, region=BBOX, chunks=8)
-    assert ds.sizes["y"] == 13 + 2 * DEFAULT_MARGIN  # 16 px of true data fit on every side
+    assert ds.sizes["y"] == 13 + 2 * DEFAULT_MARGIN  # the whole margin of true data fits
     assert _plane_error(ds["bed"].compute(), P.PLANES["bed"]) < 1.0  # true data, not mirrored
     cropped = crop_to_region(ds, ds)
     assert {k: cropped.sizes[k] for k in ("y", "x", "y_surface", "x_velocity")} == {

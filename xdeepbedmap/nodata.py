@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["fill_nearest", "pull_push"]
+__all__ = ["RELAX_SWEEPS", "fill_nearest", "pull_push"]
 
 
 def fill_nearest(values: np.ndarray) -> np.ndarray:
@@ -40,26 +40,66 @@ def fill_nearest(values: np.ndarray) -> np.ndarray:
     return values[tuple(idx)]
 
 
-def pull_push(mean: np.ndarray, weight: np.ndarray) -> np.ndarray:
+#: Jacobi sweeps over the filled cells of every pyramid level. Pull-push alone
+#: leaves steps where a gap meets data (a cell next to the data takes a coarse
+#: level's value); relaxing towards the mean of the neighbours at each level
+#: (a multigrid-style smoother) makes the fill meet the data continuously.
+#: Bed within 2 km of a 24 km surface gap (benchmarks/gap_effect.py), max / RMS:
+#: 0 sweeps 37.9 / 8.9 m, 4: 32.8 / 7.2 m, 16: 30.7 / 6.6 m, 32: 30.0 / 6.5 m;
+#: each sweep costs about a quarter of a whole pull-push, so 4.
+RELAX_SWEEPS = 4
+
+
+def pull_push(
+    mean: np.ndarray,
+    weight: np.ndarray,
+    origin: tuple[int, int] = (0, 0),
+    sweeps: int = RELAX_SWEEPS,
+) -> np.ndarray:
     """Fill cells with zero ``weight`` from coarser levels (pull), upsampled bilinearly (push).
 
-    Cells with data keep their ``mean``; an array without any data becomes zeros.
+    Cells with data keep their ``mean``; the filled cells of each level are
+    then relaxed ``sweeps`` times towards the mean of their four neighbours.
+    An array without any data becomes zeros.
+
+    Parameters
+    ----------
+    mean, weight : numpy.ndarray
+        2-D, same shape; ``weight`` 0 where there is no data.
+    origin : tuple of int
+        Global ``(row, column)`` index of ``mean[0, 0]``. Each level pairs
+        cells on even global indices (level ``k`` cells start on multiples of
+        ``2**k``), so the fill of a cell depends on where it is, not on where
+        the array starts: two arrays cut from the same field at different
+        places fill a gap well inside both alike.
+    sweeps : int
+        Jacobi sweeps per level over the filled cells.
     """
     has = weight > 0
     if has.all():
         return mean
     if not has.any():
         return np.zeros_like(mean)
-    ny, nx = mean.shape
-    pad = ((0, ny % 2), (0, nx % 2))
-    sums = np.pad(np.where(has, mean * weight, 0.0), pad).reshape(-1, 2, (nx + 1) // 2, 2)
+    (ny, nx), (oy, ox) = mean.shape, (int(origin[0]), int(origin[1]))
+    pad = ((oy % 2, (oy + ny) % 2), (ox % 2, (ox + nx) % 2))
+    sums = np.pad(np.where(has, mean * weight, 0.0), pad)
+    sums = sums.reshape(sums.shape[0] // 2, 2, sums.shape[1] // 2, 2)
     weights = np.pad(weight, pad).reshape(sums.shape)
     coarse_w = weights.sum(axis=(1, 3))
     with np.errstate(invalid="ignore", divide="ignore"):
         coarse = sums.sum(axis=(1, 3)) / coarse_w
-    coarse = pull_push(np.where(coarse_w > 0, coarse, 0.0), coarse_w)
-    up = _upsample2(coarse)[:ny, :nx]
-    return np.where(has, mean, up)
+    coarse = pull_push(np.where(coarse_w > 0, coarse, 0.0), coarse_w, (oy // 2, ox // 2), sweeps)
+    up = _upsample2(coarse)[pad[0][0] : pad[0][0] + ny, pad[1][0] : pad[1][0] + nx]
+    return _relax(np.where(has, mean, up), ~has, sweeps)
+
+
+def _relax(values: np.ndarray, free: np.ndarray, sweeps: int) -> np.ndarray:
+    """``sweeps`` Jacobi steps of the ``free`` cells to their 4-neighbour mean (edge-padded)."""
+    for _ in range(sweeps):
+        p = np.pad(values, 1, mode="edge")
+        neighbours = 0.25 * (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:])
+        values = np.where(free, neighbours, values)
+    return values
 
 
 def _upsample2(values: np.ndarray) -> np.ndarray:

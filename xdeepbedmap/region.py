@@ -23,11 +23,11 @@ from xdeepbedmap.grids import TOLERANCE, VARIABLES
 __all__ = ["DEFAULT_MARGIN", "REGION_ATTR", "crop_to_region", "grow_within"]
 
 #: Base pixels of true data read around a requested region by default. The
-#: network reaches further than its halo: with the demo model and the default
-#: halo (8), a 40 km bbox and the same bbox grown by 10 km differ on shared
-#: pixels by RMS 2.8e-4 of the output std at margin 12 and 1.7e-5 at margin 16
-#: (0 margin: 0.15); see docs/data.md and benchmarks/bbox_dependence.py.
-DEFAULT_MARGIN = 16
+#: network reaches further than its halo: at the default halo (14) a bbox and
+#: the same bbox grown by 10 km differ on shared pixels by RMS 1.3e-3 of the
+#: output std at margin 16 and a few 1e-6 at margin 24 (demo model; 0 margin:
+#: 0.15); see docs/data.md and benchmarks/bbox_dependence.py.
+DEFAULT_MARGIN = 24
 #: Dataset attribute holding the requested region's outer edges.
 REGION_ATTR = "xdeepbedmap_region"
 

@@ -1,0 +1,196 @@
+"""The fill source of the gap fill: one global, lazy pass over the inputs (small result).
+
+Every variable is sampled once per 1 km base cell (the fine pixel nearest the
+cell centre; the bed and accumulation are their own samples), the samples are
+averaged over cells of :data:`COARSE_CELL` x :data:`COARSE_CELL` base pixels
+that sit on multiples of :data:`COARSE_CELL` of the product's global grid
+(:func:`global_origin`, not the region's first pixel), and coarse cells
+without data are filled by a pull-push pyramid anchored the same way
+(:func:`xdeepbedmap.nodata.pull_push`): a smooth field defined everywhere. The
+same pass checks the physical ranges and counts the no data for the warnings.
+:mod:`xdeepbedmap.gapfill` fills the inputs from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.delayed import Delayed
+from dask.graph_manipulation import clone
+
+from xdeepbedmap.grids import VARIABLES, grid_of
+from xdeepbedmap.input_checks import PHYSICAL_RANGES, out_of_range, warn_inputs
+from xdeepbedmap.nodata import pull_push
+
+__all__ = ["COARSE_CELL", "FillSource", "global_origin", "plan_fill"]
+
+#: Base pixels per side of the fill source's cells. 2 fills a 24 km surface gap as
+#: well as 1 (docs/inference.md) with a quarter of the memory (continent: 44 MB per
+#: variable); 4 left 20% larger errors next to the gap.
+COARSE_CELL = 2
+_GAP_VARIABLES = ("surface", "vx", "vy", "accumulation")
+
+
+@dataclass(frozen=True)
+class FillSource:
+    """Per variable, the smooth coarse field no-data pixels are filled from."""
+
+    fields: dict[str, np.ndarray]
+    cell: int
+    land_filled_fraction: float
+    #: Base pixels ``(rows, columns)`` between the fields' first cell and the
+    #: inputs' first pixel: cells sit on multiples of ``cell`` of the global grid.
+    shift: tuple[int, int] = (0, 0)
+
+
+def global_origin(ds: xr.Dataset) -> tuple[int, int]:
+    """Global ``(row, column)`` index of the inputs' first base pixel.
+
+    Counted from the CRS origin in base pixels (rows southwards), so two
+    regions cut from the same product index a pixel alike: the fill's cells
+    and pyramid levels are anchored on these indices, not on the region.
+    Edges on whole or half pixels (BEDMAP2, BedMachine) both round safely.
+    """
+    grid = grid_of(ds["bed"], "bed")
+    step_x, _, left, _, step_y, top = grid.affine[:6]
+    return math.floor(top / step_y + 0.25), math.floor(left / step_x + 0.25)
+
+
+def _cell_sums(samples: np.ndarray, b0: int, c0: int, cell: int) -> tuple[np.ndarray, ...]:
+    """Sums and counts of the finite samples over whole coarse cells.
+
+    ``samples`` starts at base pixel ``(b0, c0)`` counted from the fill
+    field's first cell (cells start on multiples of ``cell``); it is padded
+    to whole cells so a cell split between blocks is summed in parts and
+    added up later.
+    """
+    valid = np.isfinite(samples)
+    pad = (
+        (b0 % cell, -(b0 + samples.shape[0]) % cell),
+        (c0 % cell, -(c0 + samples.shape[1]) % cell),
+    )
+    values = np.pad(np.where(valid, samples, 0.0).astype(np.float64), pad)
+    counts = np.pad(valid.astype(np.float64), pad)
+    ny, nx = values.shape[0] // cell, values.shape[1] // cell
+    return (
+        values.reshape(ny, cell, nx, cell).sum(axis=(1, 3)),
+        counts.reshape(ny, cell, nx, cell).sum(axis=(1, 3)),
+    )
+
+
+def _summarise_block(blocks: dict[str, np.ndarray], origin: tuple[int, int], cell: int) -> dict:
+    """Everything :func:`plan_fill` needs from one nested block (small)."""
+    b0, c0 = origin
+    samples = {}
+    for name, (_, _, f) in VARIABLES.items():
+        samples[name] = blocks[name][f // 2 :: f, f // 2 :: f] if f > 1 else blocks[name]
+    land = np.isfinite(samples["bed"])
+    ranges = {
+        check: int(out_of_range(blocks[check], check=check)[0, 0]) for check in PHYSICAL_RANGES
+    }
+    ranges["velocity"] = int(out_of_range(blocks["vx"], blocks["vy"], check="velocity")[0, 0])
+    return {
+        "cells": (b0 // cell, c0 // cell),
+        "sums": {name: _cell_sums(v, b0, c0, cell) for name, v in samples.items()},
+        "land": int(land.sum()),
+        "gaps": sum(int((land & ~np.isfinite(samples[n])).sum()) for n in _GAP_VARIABLES),
+        "ranges": ranges,
+    }
+
+
+def _reading_copy(array: da.Array) -> da.Array:
+    """``array`` through a clone of its graph, or ``array`` itself where cloning fails.
+
+    dask's ``clone`` drops dependencies of rechunk layers (the cloned graph
+    misses keys and cannot run); such inputs are read once and shared with
+    the network's tasks instead, which holds their blocks until the fill
+    source is complete.
+    """
+    copy = clone(array, seed="xdeepbedmap-gapfill")
+    graph = dict(copy.__dask_graph__())
+    for task in graph.values():
+        dependencies = getattr(task, "dependencies", None)
+        if dependencies is not None and not set(dependencies) <= graph.keys():
+            return array
+    return copy
+
+
+def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> Delayed:
+    """The fill source of nested, dask-backed inputs, lazily (a ``Delayed`` :class:`FillSource`).
+
+    Its graph reads the inputs through a clone of their graph (keys of its
+    own), so the blocks read for it are released at once instead of being
+    held until the network's tasks, which need the finished source, run:
+    memory stays bounded by the chunks, and the inputs are read twice.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Canonical inputs with nested dask chunks
+        (:func:`xdeepbedmap.chunking.ensure_nested_chunks`).
+    cell : int
+        Base pixels per side of the fill source's cells.
+
+    Returns
+    -------
+    dask.delayed.Delayed
+        Computes to a :class:`FillSource`: the coarse fill field of every
+        variable (see the module docstring) and the share of the land inputs
+        that are no data (estimated from one sample per base cell).
+
+    Warns
+    -----
+    InputRangeWarning
+        When computed: per variable with values outside
+        :data:`PHYSICAL_RANGES` (velocity: speed above :data:`MAX_SPEED`),
+        naming the variable and the count.
+    GapFillWarning
+        When computed: more than :data:`FILLED_WARNING_FRACTION` of the land
+        inputs are no data, or a variable has no valid value at all.
+    """
+    origin = global_origin(ds)
+    shift = (origin[0] % cell, origin[1] % cell)
+    blocks = {name: _reading_copy(ds[name].data).to_delayed() for name in VARIABLES}
+    chunks = ds["bed"].data.chunks
+    starts = [s + np.cumsum((0, *c[:-1])) for s, c in zip(shift, chunks, strict=True)]
+    summarise = dask.delayed(_summarise_block, pure=True)
+    lazy = [
+        summarise({name: b[i, j] for name, b in blocks.items()}, (starts[0][i], starts[1][j]), cell)
+        for i, j in np.ndindex(*blocks["bed"].shape)
+    ]
+    shape = tuple(-(-(n + s) // cell) for n, s in zip(ds["bed"].shape, shift, strict=True))
+    cells = (origin[0] // cell, origin[1] // cell)
+    return dask.delayed(_combine, pure=True)(lazy, shape, cell, shift, cells)
+
+
+def _combine(
+    summaries: list[dict],
+    shape: tuple[int, int],
+    cell: int,
+    shift: tuple[int, int],
+    origin: tuple[int, int],
+) -> FillSource:
+    """The fill source from the blocks' summaries (and the warnings they call for)."""
+    totals = {name: (np.zeros(shape), np.zeros(shape)) for name in VARIABLES}
+    for summary in summaries:
+        r, c = summary["cells"]
+        for name, (sums, counts) in summary["sums"].items():
+            totals[name][0][r : r + sums.shape[0], c : c + sums.shape[1]] += sums
+            totals[name][1][r : r + sums.shape[0], c : c + sums.shape[1]] += counts
+    fields, empty = {}, []
+    for name, (sums, counts) in totals.items():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(counts > 0, sums / counts, 0.0)
+        if not (counts > 0).any():
+            empty.append(name)
+        fields[name] = pull_push(mean, counts, origin).astype(np.float32)
+    n_land = max(sum(s["land"] for s in summaries), 1)
+    land_filled = sum(s["gaps"] for s in summaries) / (len(_GAP_VARIABLES) * n_land)
+    ranges = {k: sum(s["ranges"][k] for s in summaries) for k in summaries[0]["ranges"]}
+    warn_inputs(ranges, land_filled, empty)
+    return FillSource(fields=fields, cell=cell, land_filled_fraction=land_filled, shift=shift)
