@@ -61,7 +61,7 @@ demo-model-world: $(STAMP)
 # validation tiles. Rerun to resume (finished members are skipped); the member
 # runs stay under runs/, out of the package. --overwrite is left out so that a
 # folder trained with other options is refused (pass --restart to start it over).
-ENSEMBLE_EPOCHS ?= 6
+ENSEMBLE_EPOCHS ?= 4
 ENSEMBLE_WORLD ?= v1
 ENSEMBLE_RUN ?= runs/demo-ensemble
 # held out from training (100-115) and from the demo region (42): the spread factor

@@ -91,3 +91,17 @@ def test_evaluate_ensemble_adds_the_uncertainty_numbers(tmp_path, ensemble):
     assert len(numbers["reliability"]["nominal"]) == 9
     assert png.stat().st_size > 10_000
     assert (tmp_path / "eval_uncertainty.png").stat().st_size > 10_000
+
+
+def test_bundled_keyword_reads_the_shipped_ensemble(tmp_path, ensemble, bbox, monkeypatch, capsys):
+    import xdeepbedmap.ensemble.inference as ensemble_inference
+
+    argv = ["superresolve", "--bbox", bbox, "--chunks", "12", "--halo", "3"]
+    argv += ["--ensemble", "bundled", "--output", str(tmp_path / "b.zarr")]
+    monkeypatch.setattr(ensemble_inference, "BUNDLED_ENSEMBLE", tmp_path / "absent")
+    assert main(argv) == 1
+    assert "make demo-ensemble" in capsys.readouterr().err
+    assert not (tmp_path / "b.zarr").exists()
+    monkeypatch.setattr(ensemble_inference, "BUNDLED_ENSEMBLE", ensemble)
+    assert main(argv) == 0
+    assert open_zarr_output(tmp_path / "b.zarr").bed_std.attrs["calibrated"] == 0

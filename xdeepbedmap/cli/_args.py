@@ -163,3 +163,21 @@ def add_region_options(parser: argparse.ArgumentParser, default_catalog: str | N
     )
     add_bed_source_option(parser)
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+
+
+#: What ``--ensemble`` accepts for the ensemble bundled with the package.
+BUNDLED_ENSEMBLE_NAME = "bundled"
+
+
+def ensemble_option(values: Sequence[str]) -> Any:
+    """Read the ``--ensemble`` values: one folder, member checkpoints, or ``bundled``.
+
+    ``bundled`` (when no file of that name exists) is the demo ensemble
+    shipped with the package. The ensemble is read and checked now, before
+    any output is created.
+    """
+    from xdeepbedmap.ensemble import resolve_ensemble
+
+    if len(values) == 1 and values[0] == BUNDLED_ENSEMBLE_NAME and not Path(values[0]).exists():
+        return resolve_ensemble(None)
+    return resolve_ensemble(values[0] if len(values) == 1 else list(values))

@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xdeepbedmap.cli._args import add_region_options, at_least
+from xdeepbedmap.cli._args import add_region_options, at_least, ensemble_option
 from xdeepbedmap.cli._regions import regions_from_args
 from xdeepbedmap.cli.survey import add_point_options, evaluate_at_points
-from xdeepbedmap.ensemble import resolve_ensemble
 from xdeepbedmap.evaluation import evaluate, format_table
 
 __all__ = ["add_commands"]
@@ -26,7 +25,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("evaluate takes one region (one --synthetic seed)")
     ensemble = None
     if args.ensemble:  # read and checked before any work
-        ensemble = resolve_ensemble(args.ensemble[0] if len(args.ensemble) == 1 else args.ensemble)
+        ensemble = ensemble_option(args.ensemble)
     inputs, truth = regions[0]
     table = evaluate(
         inputs,
@@ -61,8 +60,8 @@ def _add_evaluate(sub: Any) -> None:
     ev.add_argument(
         "--ensemble",
         action="append",
-        help="ensemble folder or member checkpoints (repeat): adds its mean's errors and the "
-        "uncertainty numbers (coverage, z-scores, rank correlation, CRPS)",
+        help="ensemble folder, member checkpoints (repeat) or 'bundled': adds its mean's "
+        "errors and the uncertainty numbers (coverage, z-scores, rank correlation, CRPS)",
     )
     ev.add_argument("--halo", type=at_least(0), help="base px of context per window")
     ev.add_argument("--figure", help="comparison PNG (with --points: the --transect PNG)")

@@ -17,8 +17,14 @@ from xdeepbedmap._version import __version__
 from xdeepbedmap.atomic import partial_path
 from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.catalog import open_inputs, open_truth, write_demo_data
-from xdeepbedmap.cli._args import add_bed_source_option, at_least, parse_bbox, refuse_existing
-from xdeepbedmap.ensemble import Ensemble, resolve_ensemble, superresolve_ensemble
+from xdeepbedmap.cli._args import (
+    add_bed_source_option,
+    at_least,
+    ensemble_option,
+    parse_bbox,
+    refuse_existing,
+)
+from xdeepbedmap.ensemble import Ensemble, superresolve_ensemble
 from xdeepbedmap.inference import DTYPES, superresolve
 from xdeepbedmap.io import check_outputs, open_layers, write_outputs
 from xdeepbedmap.model import Generator, load_chainer_weights, load_checkpoint, save_checkpoint
@@ -163,7 +169,7 @@ def _ensemble_from_args(args: argparse.Namespace) -> Ensemble | None:
         return None
     if args.model:
         raise ValueError("give --model or --ensemble, not both")
-    return resolve_ensemble(args.ensemble[0] if len(args.ensemble) == 1 else args.ensemble)
+    return ensemble_option(args.ensemble)
 
 
 def _add_superresolve(sub: Any) -> None:
@@ -179,8 +185,8 @@ def _add_superresolve(sub: Any) -> None:
     sr.add_argument(
         "--ensemble",
         action="append",
-        help="ensemble folder, or member checkpoints (repeat): writes bed and bed_std "
-        "(Zarr: two variables; GeoTIFF: bands 1 and 2)",
+        help="ensemble folder, member checkpoints (repeat), or 'bundled' (the demo "
+        "ensemble): writes bed and bed_std (Zarr: two variables; GeoTIFF: bands 1 and 2)",
     )
     sr.add_argument(
         "--chunks", type=at_least(1), default=256, help="base-grid chunk size (default 256)"
