@@ -21,7 +21,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 from dask.delayed import Delayed
-from dask.graph_manipulation import clone
+from dask.highlevelgraph import HighLevelGraph
 
 from xdeepbedmap.grids import VARIABLES, grid_of
 from xdeepbedmap.input_checks import PHYSICAL_RANGES, out_of_range, warn_inputs
@@ -104,26 +104,39 @@ def _summarise_block(blocks: dict[str, np.ndarray], origin: tuple[int, int], cel
 
 
 def _reading_copy(array: da.Array) -> da.Array:
-    """``array`` through a clone of its graph, or ``array`` itself where cloning fails.
+    """``array`` through a copy of its whole graph under keys of its own.
 
-    dask's ``clone`` drops dependencies of rechunk layers (the cloned graph
-    misses keys and cannot run); such inputs are read once and shared with
-    the network's tasks instead, which holds their blocks until the fill
-    source is complete.
+    The fill source's tasks read the inputs through this copy, so their blocks
+    are released as soon as they are summarised instead of being held for the
+    network's tasks (which wait for the finished source): memory stays bounded
+    by the chunks, and each input is read twice. dask's ``clone`` would do it
+    but drops the dependencies of rechunk layers (every input rechunked to the
+    nested chunks has them), so the graph is copied here by renaming every key
+    (``GraphNode.substitute``). Where that dask API is missing, ``array``
+    itself is returned: the result is the same, only the memory bound is lost.
     """
-    copy = clone(array, seed="xdeepbedmap-gapfill")
-    graph = dict(copy.__dask_graph__())
-    for task in graph.values():
-        dependencies = getattr(task, "dependencies", None)
-        if dependencies is not None and not set(dependencies) <= graph.keys():
-            return array
-    return copy
+    try:
+        from dask._task_spec import convert_legacy_graph
+    except ImportError:  # pragma: no cover - older or newer dask
+        return array
+    graph = convert_legacy_graph(dict(array.__dask_graph__()))
+    tag = "-xdeepbedmap-fill-read"
+    renamed = {
+        key: ((key[0] + tag, *key[1:]) if isinstance(key, tuple) else f"{key}{tag}")
+        for key in graph
+    }
+    copied = {
+        renamed[key]: node.substitute(renamed, key=renamed[key]) for key, node in graph.items()
+    }
+    name = array.name + tag
+    layer = HighLevelGraph.from_collections(name, copied, dependencies=())
+    return da.Array(layer, name, array.chunks, meta=array._meta)
 
 
 def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> Delayed:
     """The fill source of nested, dask-backed inputs, lazily (a ``Delayed`` :class:`FillSource`).
 
-    Its graph reads the inputs through a clone of their graph (keys of its
+    Its graph reads the inputs through a copy of their graph (keys of its
     own), so the blocks read for it are released at once instead of being
     held until the network's tasks, which need the finished source, run:
     memory stays bounded by the chunks, and the inputs are read twice.
