@@ -25,12 +25,17 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest
 
-# The main job on the embedded demo region, with the bundled demo model.
+# The main job on the embedded demo region, with the bundled demo ensemble:
+# bed (mean) and bed_std (calibrated spread), the comparison figure with an
+# uncertainty panel, and the single model, the ensemble and bicubic judged
+# against the truth (evaluation.json, demo-output/evaluation_uncertainty.png).
 demo: $(STAMP)
 	$(VENV)/bin/xdeepbedmap superresolve --catalog demo --chunks 40 --overwrite \
+		--ensemble bundled \
 		--output demo-output/bed_250m.tif --output demo-output/bed_250m.zarr \
 		--figure demo-output/comparison.png --truth
-	$(VENV)/bin/xdeepbedmap evaluate --catalog demo --json demo-output/evaluation.json
+	$(VENV)/bin/xdeepbedmap evaluate --catalog demo --ensemble bundled \
+		--json demo-output/evaluation.json --figure demo-output/evaluation.png
 
 # Retrain the bundled demo model (about 40 min on 2 CPU cores; rerun to resume).
 # Seeds 100-107 only: the demo region (seed 42) stays held out for evaluation.
