@@ -38,7 +38,15 @@ from xdeepbedmap.model import Generator
 from xdeepbedmap.model_store import ModelSpec, check_model_for_data, resolve_model
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region
-from xdeepbedmap.run_plan import DEFAULT_CHUNKS, DTYPES, as_bed, map_kernel, plan_run
+from xdeepbedmap.run_plan import (
+    DEFAULT_CHUNKS,
+    DEFAULT_HALO,
+    DEFAULT_WINDOW,
+    DTYPES,
+    as_bed,
+    map_kernel,
+    plan_run,
+)
 from xdeepbedmap.run_plan import resolve_dtype as _resolve_dtype  # noqa: F401 - old home
 
 __all__ = [
@@ -50,15 +58,6 @@ __all__ = [
     "output_attrs",
     "superresolve",
 ]
-
-#: Base pixels of context on each side of every window. Chosen from the seam
-#: measurement in docs/inference.md (bundled model, three regions, chunks of
-#: 16 and 20): the smallest halo whose worst RMS seam error is below 1e-4 of
-#: the output's std, 10x inside the 1e-3 requirement (halo 12: 1.4e-4,
-#: halo 14: 3.0e-5; the former default 8: 8.8e-4).
-DEFAULT_HALO = 14
-#: Largest window core, in base pixels, run through the network at once.
-DEFAULT_WINDOW = 128
 
 
 def superresolve(
@@ -138,8 +137,6 @@ def superresolve(
     """
     validate_inputs(ds)  # the grids first: their errors name the variables
     spec = resolve_model(model, residual_scaling)
-    halo = DEFAULT_HALO if halo is None else int(halo)
-    window = DEFAULT_WINDOW if window is None else int(window)
     plan = plan_run(
         ds,
         halo=halo,
@@ -152,13 +149,15 @@ def superresolve(
         ice_mask=ice_mask,
     )
     spec = replace(spec, precision=plan.precision)
-    attrs = output_attrs(spec, halo, window)
+    attrs = output_attrs(spec, plan.halo, plan.window)
     attrs.update(check_model_for_data(model, ds))
     attrs["ice_mask_applied"] = int(plan.use_ice)
     out = as_bed(map_kernel(plan, spec), plan, attrs)
     result_obj: xr.DataArray | xr.Dataset = out
     if quality:
-        result_obj = xr.Dataset({"bed": out, "filled_fraction": filled_fraction(plan.work, halo)})
+        result_obj = xr.Dataset(
+            {"bed": out, "filled_fraction": filled_fraction(plan.work, plan.halo)}
+        )
     # inputs opened with a margin of true data around a bbox: back to the bbox
     result_obj = crop_to_region(result_obj, ds)
     if ds["bed"].chunks is None:

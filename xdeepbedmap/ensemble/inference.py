@@ -24,7 +24,7 @@ import xarray as xr
 
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
-from xdeepbedmap.inference import DEFAULT_HALO, DEFAULT_WINDOW, output_attrs
+from xdeepbedmap.inference import output_attrs
 from xdeepbedmap.model_store import ModelSpec, check_model_for_data
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region
@@ -149,8 +149,6 @@ def superresolve_ensemble(
     validate_inputs(ds)
     ensemble = resolve_ensemble(models)
     scale, origin = _std_scale(ensemble, calibration)
-    halo = DEFAULT_HALO if halo is None else int(halo)
-    window = DEFAULT_WINDOW if window is None else int(window)
     plan = plan_run(
         ds,
         halo=halo,
@@ -170,7 +168,7 @@ def superresolve_ensemble(
             stacklevel=2,
         )
     stack = map_kernel(plan, specs)  # (K, 4 ny, 4 nx), one (K, ., .) chunk per block
-    attrs = _ensemble_attrs(ensemble, specs, halo, window, models, ds)
+    attrs = _ensemble_attrs(ensemble, specs, plan.halo, plan.window, models, ds)
     attrs["ice_mask_applied"] = int(plan.use_ice)
     mean = stack.map_blocks(_member_mean, drop_axis=0, dtype=np.float32)
     std = stack.map_blocks(_member_std, scale, drop_axis=0, dtype=np.float32)
@@ -183,7 +181,7 @@ def superresolve_ensemble(
     if members:
         out["bed_members"] = _members_array(stack, out["bed"], attrs)
     if quality:
-        out["filled_fraction"] = filled_fraction(plan.work, halo)
+        out["filled_fraction"] = filled_fraction(plan.work, plan.halo)
     cropped = cast(xr.Dataset, crop_to_region(out, ds))
     return cropped.compute() if ds["bed"].chunks is None else cropped
 
