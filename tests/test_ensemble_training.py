@@ -53,17 +53,36 @@ def test_fit_std_scale_matches_the_formula_and_gives_unit_variance():
     stds = rng.uniform(0.5, 3.0, size=(4, 1, 9, 9))
     errors = 2.5 * stds * rng.standard_normal(stds.shape)  # spread 2.5x too small
     stds[0, 0, 0, :3] = 0.0  # no spread: left out, never a division by zero
-    scale = fit_std_scale(errors, stds)
+    scale = fit_std_scale(errors, stds, method="variance")
     used = stds > 0
     assert scale == pytest.approx(np.sqrt(np.mean((errors[used] / stds[used]) ** 2)), rel=1e-12)
     assert scale == pytest.approx(2.5, rel=0.1)
     z = errors[used] / (scale * stds[used])
     assert np.mean(z**2) == pytest.approx(1.0, rel=1e-12)
     assert np.var(z) == pytest.approx(1.0, abs=0.05)  # unbiased errors: the same variance
+    # Gaussian errors: the coverage rule finds about the same factor
+    assert fit_std_scale(errors, stds) == pytest.approx(scale, rel=0.1)
+    with pytest.raises(EnsembleError, match="method must be one of"):
+        fit_std_scale(errors, stds, method="mad")
     with pytest.raises(EnsembleError, match="positive member spread"):
         fit_std_scale(errors, np.zeros_like(stds))
     with pytest.raises(EnsembleError, match=r"shape \(4, 1, 9, 9\).*\(3,\)"):
         fit_std_scale(errors, np.ones(3))
+
+
+def test_coverage_rule_fits_the_central_intervals_of_heavy_tailed_errors():
+    """Laplace errors: unit variance makes the 68% interval hold ~76%; coverage holds ~68%."""
+    rng = np.random.default_rng(1)
+    stds = rng.uniform(0.5, 3.0, size=200_000)
+    errors = 4.0 * stds * rng.laplace(size=stds.shape)
+    share = {}
+    for method in ("variance", "coverage"):
+        scale = fit_std_scale(errors, stds, method=method)
+        z = np.abs(errors / (scale * stds))
+        share[method] = (np.mean(z <= 1.0), np.mean(z <= 1.96))
+    assert share["variance"][0] > 0.74  # too wide in the middle
+    assert abs(share["coverage"][0] - 0.683) < abs(share["variance"][0] - 0.683)
+    assert abs(share["coverage"][0] - 0.683) < 0.04 and share["coverage"][1] > 0.85
 
 
 def test_calibration_uses_the_validation_tiles_only(tiles, split):

@@ -178,6 +178,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         [spec.path for spec in ensemble.members],
         TileDataset(tiles, range(int(tiles.sizes["tile"]))),
         fitted_on=f"{int(tiles.sizes['tile'])} held-out tiles of {described}",
+        method=args.method,
         device=args.device,
     )
     before = ensemble.std_scale
@@ -202,4 +203,11 @@ def add_calibrate_command(sub: Any) -> None:
     ca.add_argument("--ensemble", required=True, help="the ensemble folder to recalibrate")
     add_region_options(ca, default_catalog=None)
     ca.add_argument("--stride", type=at_least(1), default=36, help="tile stride (250 m px)")
+    ca.add_argument(
+        "--method",
+        choices=("coverage", "variance"),
+        default="coverage",
+        help="coverage (default): Gaussian intervals hold their nominal share best; "
+        "variance: unit-variance z-scores (see xdeepbedmap.ensemble.calibration)",
+    )
     ca.set_defaults(func=_cmd_calibrate)
