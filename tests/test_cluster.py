@@ -128,8 +128,10 @@ def test_continent_graph_is_lazy_with_tasks_proportional_to_chunks():
         counts[size] = (len(out.data.__dask_graph__()), chunks)
     assert out.shape == (4 * 6667, 4 * 6667) and counts[6667][1] == 27 * 27
     per_chunk = {size: tasks / chunks for size, (tasks, chunks) in counts.items()}
-    # a bounded number of tasks per chunk (inputs, overlaps, network), the same at both sizes
-    assert per_chunk[6667] < 60
+    # a bounded number of tasks per chunk (inputs, overlaps, network), the same at both sizes;
+    # 83 at 6667 since the gap fill reads each block with 8 km of overlap (dask.array.overlap:
+    # ~8 getitems and a concatenate per block and input, on top of the network's map_overlap)
+    assert per_chunk[6667] < 120
     assert per_chunk[6667] == pytest.approx(per_chunk[1667], rel=0.25)
 
 
