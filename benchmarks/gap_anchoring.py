@@ -14,7 +14,9 @@ on an older checkout (``PYTHONPATH=/tmp/old python benchmarks/gap_anchoring.py``
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +25,9 @@ from scipy import ndimage
 import xdeepbedmap  # noqa: F401 - accessor
 from xdeepbedmap.chunking import rechunk_nested
 from xdeepbedmap.gapfill import fill_inputs, plan_fill
-from xdeepbedmap.synthetic import make_region
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.gap_effect import region_with_central_gap  # noqa: E402
 
 
 def _window(ds, r0: int, c0: int, n: int):
@@ -50,11 +54,7 @@ def main() -> None:
     torch.set_num_threads(2)
     warnings.simplefilter("ignore")
 
-    ds = make_region((args.size, args.size), seed=args.seed)[0]
-    lo = (args.size - args.gap) // 2
-    gap = np.zeros((args.size, args.size), bool)
-    gap[lo : lo + args.gap, lo : lo + args.gap] = True
-    ds = ds.assign(surface=ds.surface.where(~np.kron(gap, np.ones((10, 10), bool))))
+    _, ds, gap = region_with_central_gap(args.size, args.gap, args.seed)
     n = args.size - max(args.shift)
     windows = [(0, 0), tuple(args.shift)]
     surfaces, beds = [], []

@@ -24,6 +24,20 @@ import xdeepbedmap  # noqa: F401 - accessor
 from xdeepbedmap.synthetic import make_region
 
 
+def region_with_central_gap(size: int, gap: int, seed: int):
+    """A synthetic region, the same with a central square of no surface data, and that square.
+
+    Returns ``(ds, gappy, cells)``: ``size`` km side, a ``gap`` km square gap,
+    its base cells as a ``size x size`` bool array.
+    """
+    ds = make_region((size, size), seed=seed)[0]
+    lo = (size - gap) // 2
+    cells = np.zeros((size, size), bool)
+    cells[lo : lo + gap, lo : lo + gap] = True
+    gappy = ds.assign(surface=ds.surface.where(~np.kron(cells, np.ones((10, 10), bool))))
+    return ds, gappy, cells
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64, help="region size, base px")
@@ -35,12 +49,7 @@ def main() -> None:
     torch.set_num_threads(2)
     warnings.simplefilter("ignore")
 
-    ds = make_region((args.size, args.size), seed=args.seed)[0]
-    lo = (args.size - args.gap) // 2
-    gap_cells = np.zeros((args.size, args.size), bool)
-    gap_cells[lo : lo + args.gap, lo : lo + args.gap] = True
-    gappy = ds.copy()
-    gappy["surface"] = ds.surface.where(~np.kron(gap_cells, np.ones((10, 10), bool)))
+    ds, gappy, gap_cells = region_with_central_gap(args.size, args.gap, args.seed)
     n = args.size
     options = {"halo": args.halo}
     full = ds.deepbedmap.superresolve(chunks=n, **options).values
