@@ -173,7 +173,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     regions = regions_from_args(args, train_on=True)
     layout = TileLayout(stride=args.stride, min_coverage=args.min_coverage)
     tiles = build_tiles(regions, layout=layout)
-    described = args.synthetic and f"synthetic seeds {args.synthetic}" or str(args.catalog)
+    described = f"synthetic seeds {args.synthetic}" if args.synthetic else str(args.catalog)
     calibration = calibrate_on_tiles(
         [spec.path for spec in ensemble.members],
         TileDataset(tiles, range(int(tiles.sizes["tile"]))),
