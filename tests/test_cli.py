@@ -11,7 +11,9 @@ from xdeepbedmap.catalog import open_inputs
 from xdeepbedmap.cli import main
 from xdeepbedmap.io import open_zarr_output
 from xdeepbedmap.model import Generator
-from xdeepbedmap.model.checkpoint import save_checkpoint
+from xdeepbedmap.model.checkpoint import read_checkpoint_metadata, save_checkpoint
+from xdeepbedmap.synthetic import training_regions
+from xdeepbedmap.training.tiles import TileLayout, build_tiles
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +97,32 @@ def test_bbox_may_start_with_a_minus_sign(tmp_path, capsys):
     bbox = f"{left},{top - 8_000},{left + 8_000},{top}"
     assert main(["plot-inputs", "--bbox", bbox, "--output", str(tmp_path / "q.png")]) == 0
     assert (tmp_path / "q.png").exists()
+
+
+def test_train_validates_on_held_out_regions(tmp_path, capsys):
+    """--validation-synthetic: every training tile trains, every held-out region's tile validates."""
+    argv = ["train", "--synthetic", "21", "--validation-synthetic", "22-23"]
+    argv += ["--synthetic-shape", "16x16", "--blocks", "1", "--epochs", "1", "--no-adversarial"]
+    argv += ["--batch-size", "8", "--stride", "8", "--device", "cpu"]
+    argv += ["--output", str(tmp_path / "m.safetensors"), "--run-dir", str(tmp_path / "run")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    alone = build_tiles(training_regions([21], (16, 16)), layout=TileLayout(stride=8))
+    held = build_tiles(training_regions([22, 23], (16, 16)), layout=TileLayout(stride=8))
+    n_train, n_val = alone.sizes["tile"], held.sizes["tile"]
+    assert f"{n_train + n_val} tiles: {n_train} for training, {n_val} validation" in out
+    meta = read_checkpoint_metadata(tmp_path / "m.safetensors")
+    assert meta["metadata"]["training_data"]["validation_seeds"] == "22-23"
+
+
+@pytest.mark.parametrize(
+    ("validation", "message"),
+    [("21-22", "seeds [21] are also training seeds"), ("42", "seed 42 is the demo region")],
+)
+def test_train_refuses_validation_regions_that_are_not_held_out(tmp_path, capsys, validation, message):
+    argv = ["train", "--synthetic", "20-21", "--validation-synthetic", validation]
+    argv += ["--synthetic-shape", "16x16", "--output", str(tmp_path / "m.safetensors")]
+    argv += ["--run-dir", str(tmp_path / "run")]
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

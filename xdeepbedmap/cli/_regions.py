@@ -6,6 +6,7 @@ import argparse
 import contextlib
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from xdeepbedmap.catalog import open_inputs, open_truth
@@ -60,7 +61,10 @@ def training_tiles(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, A
             progress=True,
         )
     require_tiles(tiles, 2)  # says how much of each region the truth covers
-    train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
+    if getattr(args, "validation_synthetic", None):
+        tiles, train_idx, val_idx = _with_validation_regions(args, tiles)
+    else:
+        train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
     print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
     source = (
         {
@@ -74,4 +78,42 @@ def training_tiles(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, A
     if args.regions:
         source = {"regions": str(args.regions), "min_coverage": args.min_coverage}
     source["blind_conditioning"] = bool(args.blind_conditioning)
+    if getattr(args, "validation_synthetic", None):
+        source["validation_seeds"] = args.validation_synthetic
     return tiles, train_idx, val_idx, source
+
+
+def _with_validation_regions(args: argparse.Namespace, tiles: xr.Dataset) -> tuple[Any, Any, Any]:
+    """Append the tiles of held-out validation regions; train on all of ``tiles``.
+
+    Validation tiles cut between training tiles of the same regions reward
+    memorising each region's errors (docs/synthetic.md); tiles of other
+    regions of the same world measure what a model does on a region it has
+    not seen, so the best epoch is chosen by that.
+    """
+    if not args.synthetic:
+        raise ValueError(
+            "--validation-synthetic needs --synthetic: validation regions of the same world"
+        )
+    seeds = parse_seeds(args.validation_synthetic)
+    shared = sorted(set(seeds) & set(parse_seeds(args.synthetic)))
+    if shared:
+        raise ValueError(
+            f"--validation-synthetic: seeds {shared} are also training seeds (--synthetic); "
+            "validation regions must be held out"
+        )
+    regions = training_regions(
+        seeds, parse_shape(args.synthetic_shape), world=args.synthetic_world
+    )
+    if args.blind_conditioning:
+        from xdeepbedmap.conditioning import blind
+
+        regions = [(blind(inputs), truth) for inputs, truth in regions]
+    layout = TileLayout(stride=args.stride, min_coverage=args.min_coverage)
+    held_out = build_tiles(regions, layout=layout)
+    require_tiles(held_out, 1)
+    n_train, n_regions = tiles.sizes["tile"], int(tiles["region"].max()) + 1
+    held_out = held_out.assign(region=held_out["region"] + n_regions)
+    combined = xr.concat([tiles, held_out], dim="tile", combine_attrs="drop_conflicts")
+    total = combined.sizes["tile"]
+    return combined, np.arange(n_train), np.arange(n_train, total)

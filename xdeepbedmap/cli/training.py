@@ -217,6 +217,11 @@ def _add_train(sub: Any) -> None:
         "--stride", type=at_least(1), default=36, help="tile stride, 250 m px (default 36)"
     )
     tr.add_argument("--validation-fraction", type=fraction, default=0.05)
+    tr.add_argument(
+        "--validation-synthetic",
+        help="validate (and pick the best epoch) on these held-out synthetic seeds, "
+        "e.g. 300-307, instead of a random --validation-fraction of the training tiles",
+    )
     tr.add_argument("--blocks", type=at_least(1), default=12, help="residual blocks (default 12)")
     tr.add_argument("--residual-scaling", type=at_least(0.0, float, strict=True), default=0.2)
     tr.add_argument("--learning-rate", type=at_least(0.0, float, strict=True), default=1.7e-4)
