@@ -21,6 +21,8 @@ from xdeepbedmap.ensemble import (
     write_ensemble,
 )
 from xdeepbedmap.ensemble import inference as ensemble_inference
+from xdeepbedmap.ensemble.region_calibration import calibrate_on_regions, errors_on_region
+from xdeepbedmap.ensemble.spread_model import local_relief
 from xdeepbedmap.model import Generator
 from xdeepbedmap.model.checkpoint import save_checkpoint
 from xdeepbedmap.model_store import resolve_model
@@ -121,9 +123,27 @@ def test_calibration_scales_the_spread(region, pair, tmp_path):
     write_ensemble(folder, files, calibration=Calibration(3.0, "seed 200", 100))
     stored = superresolve_ensemble(ds, folder, halo=4, chunks=36)
     np.testing.assert_allclose(stored.bed_std, 3 * plain.bed_std, rtol=1e-5)
-    assert stored.bed_std.attrs["calibration"] == "fitted on seed 200"
+    assert stored.bed_std.attrs["calibration"] == "fitted on seed 200: bed_std = 3 * spread"
     with pytest.raises(ValueError, match="calibration must be a factor > 0"):
         superresolve_ensemble(ds, pair, calibration=-1.0)
+
+
+def test_floor_and_relief_terms_follow_the_formula_and_the_chunking(region, pair, one_window):
+    """bed_std = sqrt(a^2 + (s spread)^2 + (r relief(mean))^2), the same chunked or not."""
+    ds, _ = region
+    cal = Calibration(2.0, "seed 200", 100, floor=7.0, relief_scale=0.8)
+    whole = superresolve_ensemble(ds, pair, calibration=cal, halo=35, chunks=36, window=36)
+    relief = local_relief(one_window.bed.values)
+    expected = np.sqrt(7.0**2 + (2 * one_window.bed_std.values) ** 2 + (0.8 * relief) ** 2)
+    np.testing.assert_allclose(whole.bed_std, expected, rtol=1e-5)
+    assert float(np.nanmin(whole.bed_std)) >= 7.0 * (1 - 1e-6)  # the floor holds everywhere
+    assert whole.bed_std.attrs["std_floor"] == 7.0 and whole.bed_std.attrs["relief_scale"] == 0.8
+    assert "sqrt(7**2 + (2 * spread)**2 + (0.8 * relief)**2)" in whole.bed_std.attrs["calibration"]
+    # chunked: the relief reads its neighbours across block edges
+    chunked = superresolve_ensemble(ds.chunk({"y": 12, "x": 24}), pair, calibration=cal, halo=12)
+    scale = float(np.nanstd(one_window.bed))
+    assert np.nanmax(np.abs(chunked.bed_std.values - whole.bed_std.values)) / scale < 1e-4
+    xr.testing.assert_equal(np.isnan(chunked.bed_std), np.isnan(whole.bed_std))
 
 
 def test_missing_bundled_ensemble_names_the_make_target(region, tmp_path, monkeypatch):
@@ -168,3 +188,22 @@ def test_writing_bed_and_std_runs_each_member_once_per_block(region, tmp_path):
     assert counting[0].calls - before == 2
     resumed = open_layers(tmp_path / "bed.zarr")
     np.testing.assert_array_equal(resumed["bed_std"].values, first["bed_std"].values)
+
+
+def test_region_calibration_fits_what_inference_outputs(region, pair, one_window):
+    """calibrate_on_regions fits the raw spread of superresolve_ensemble against the truth."""
+    ds, truth = region
+    kwargs = {"halo": 35, "chunks": 36, "window": 36}
+    errors, spread, relief = errors_on_region(pair, ds, truth, **kwargs)
+    expected = (truth.values - one_window.bed.values).ravel()
+    keep = np.isfinite(expected) & np.isfinite(one_window.bed_std.values.ravel())
+    np.testing.assert_allclose(errors, expected[keep], atol=1e-3)
+    np.testing.assert_allclose(spread, one_window.bed_std.values.ravel()[keep], rtol=1e-5)
+    np.testing.assert_allclose(relief, local_relief(one_window.bed.values).ravel()[keep])
+    # the ensemble's own calibration is not what gets fitted: the raw spread is
+    calibrated = Ensemble(pair.members, Calibration(9.0, "x", 1), "pair")
+    one = calibrate_on_regions(calibrated, [region], method="variance", **kwargs)
+    assert one.std_scale == pytest.approx(np.sqrt(np.mean((errors / spread) ** 2)))
+    three = calibrate_on_regions(pair, [region, region], fitted_on="seed 3 twice", **kwargs)
+    assert three.n_pixels == 2 * errors.size and three.fitted_on == "seed 3 twice (intervals)"
+    assert three.floor > 0 and three.relief_scale > 0

@@ -88,7 +88,7 @@ def test_coverage_rule_fits_the_central_intervals_of_heavy_tailed_errors():
 def test_calibration_uses_the_validation_tiles_only(tiles, split):
     members = _random_members(2)
     val = TileDataset(tiles, split[1])
-    calibration = calibrate_on_tiles(members, val, device="cpu")
+    calibration = calibrate_on_tiles(members, val, method="coverage", device="cpu")
     errors, stds = spread_on_tiles(members, val, device="cpu")
     assert calibration.std_scale == pytest.approx(fit_std_scale(errors, stds), rel=1e-12)
     assert calibration.n_pixels == errors.size == 4 * 36 * 36
@@ -99,11 +99,20 @@ def test_calibration_uses_the_validation_tiles_only(tiles, split):
     for name in ("x", "w1", "w2", "w3", "y"):
         swapped[name][split[0]] = replacement[name].values[split[0]]
     assert not np.array_equal(swapped["y"].values, tiles["y"].values)
-    again = calibrate_on_tiles(members, TileDataset(swapped, split[1]), device="cpu")
+    again = calibrate_on_tiles(
+        members, TileDataset(swapped, split[1]), method="coverage", device="cpu"
+    )
     assert again.std_scale == calibration.std_scale
+    # the default, three-factor fit likewise
+    fitted = calibrate_on_tiles(members, val, device="cpu")
+    assert fitted == calibrate_on_tiles(members, TileDataset(swapped, split[1]), device="cpu")
     # while other validation tiles do change it (the test could fail)
     moved = TileDataset(tiles, split[0][:4])
-    assert calibrate_on_tiles(members, moved, device="cpu").std_scale != calibration.std_scale
+    assert (
+        calibrate_on_tiles(members, moved, method="coverage", device="cpu").std_scale
+        != calibration.std_scale
+    )
+    assert calibrate_on_tiles(members, moved, device="cpu") != fitted
     with pytest.raises(EnsembleError, match="at least 2 members, got 1"):
         calibrate_on_tiles(members[:1], val, device="cpu")
 
@@ -197,7 +206,7 @@ def test_cli_trains_a_calibrated_ensemble_and_resumes(tmp_path, capsys):
     assert main([*TRAIN, "--output", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "member 1/2: epoch 1:" in out and "member 2/2 (seed 1): trained in" in out
-    assert "calibrated: std scale" in out and "validation tiles held out" in out
+    assert "calibrated: bed_std = sqrt(" in out and "validation tiles held out" in out
     ensemble = read_ensemble(folder)
     assert len(ensemble.members) == 2 and ensemble.std_scale > 0
     assert (folder / "runs" / "member_01" / "metrics.csv").exists()
@@ -211,7 +220,7 @@ def test_cli_trains_a_calibrated_ensemble_and_resumes(tmp_path, capsys):
 
     # refit on held-out regions: not on the training seeds, nor on another world
     calibrate = ["calibrate", "--ensemble", str(folder), "--synthetic-shape", "16x16"]
-    calibrate += ["--stride", "8", "--device", "cpu"]
+    calibrate += ["--device", "cpu"]
     manifest = (folder / "ensemble.json").read_text()
     assert main([*calibrate, "--synthetic", "20-21"]) == 1
     assert "trained on seeds 21" in capsys.readouterr().err
@@ -219,7 +228,7 @@ def test_cli_trains_a_calibrated_ensemble_and_resumes(tmp_path, capsys):
     assert "trained on world v1" in capsys.readouterr().err
     assert (folder / "ensemble.json").read_text() == manifest  # refused: nothing written
     assert main([*calibrate, "--synthetic", "23"]) == 0
-    assert "std scale" in capsys.readouterr().out
+    assert "bed_std = " in capsys.readouterr().out
     recalibrated = read_ensemble(folder)
     assert "synthetic seeds 23" in recalibrated.calibration.fitted_on
     assert recalibrated.members == ensemble.members
@@ -251,7 +260,7 @@ def test_ensemble_from_the_best_trials_of_a_study(tiles, tmp_path, capsys):
     assert "has 3 completed trial(s) with a checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
     assert main([*argv, "--top", "2"]) == 0
-    assert "calibrated: std scale" in capsys.readouterr().out
+    assert "calibrated: bed_std = sqrt(" in capsys.readouterr().out
     manifest = json.loads((tmp_path / "e" / "ensemble.json").read_text())
     assert [m["training"]["trial"] for m in manifest["members"]] == [1, 2]  # lowest RMSE first
     _, val_idx = split_tiles(cache.sizes["tile"], 0.2, seed=0)

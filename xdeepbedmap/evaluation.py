@@ -102,6 +102,8 @@ def _uncertainty(
     summary = ensemble_summary(mean, std, truth)
     summary["calibrated"] = int(std.attrs.get("calibrated", 0))
     summary["std_scale"] = float(std.attrs.get("std_scale", 1.0))
+    summary["std_floor"] = float(std.attrs.get("std_floor", 0.0))
+    summary["relief_scale"] = float(std.attrs.get("relief_scale", 0.0))
     if figure is not None:
         from xdeepbedmap.ensemble.plot import plot_uncertainty
 

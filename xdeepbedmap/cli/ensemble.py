@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from xdeepbedmap.cli._args import add_region_options, at_least, fraction, parse_seeds
+from xdeepbedmap.ensemble.calibration import METHODS
 from xdeepbedmap.training.config import TrainConfig
 from xdeepbedmap.training.dataset import TileDataset
 from xdeepbedmap.training.ensemble import EnsembleResult, MemberResult, train_ensemble
@@ -81,7 +82,7 @@ def _print_result(result: EnsembleResult, seconds: float) -> None:
     size = sum(member.path.stat().st_size for member in result.members)
     calibration = result.calibration
     print(
-        f"calibrated: std scale {calibration.std_scale:.4g} from {calibration.n_pixels} pixels "
+        f"calibrated: bed_std = {calibration.formula} from {calibration.n_pixels} pixels "
         f"of {calibration.fitted_on}"
     )
     print(
@@ -151,9 +152,8 @@ def add_ensemble_command(sub: Any) -> None:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from xdeepbedmap.cli._regions import regions_from_args
-    from xdeepbedmap.ensemble.calibration import calibrate_on_tiles
+    from xdeepbedmap.ensemble.region_calibration import calibrate_on_regions
     from xdeepbedmap.ensemble.store import read_ensemble, set_calibration
-    from xdeepbedmap.training.tiles import TileLayout, build_tiles
 
     ensemble = read_ensemble(args.ensemble)  # complete and intact, before any tile is cut
     if ensemble.source != str(Path(args.ensemble)):
@@ -171,20 +171,19 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                 f"{trained['synthetic_world']}"
             )
     regions = regions_from_args(args, train_on=True)
-    layout = TileLayout(stride=args.stride, min_coverage=args.min_coverage)
-    tiles = build_tiles(regions, layout=layout)
     described = f"synthetic seeds {args.synthetic}" if args.synthetic else str(args.catalog)
-    calibration = calibrate_on_tiles(
-        [spec.path for spec in ensemble.members],
-        TileDataset(tiles, range(int(tiles.sizes["tile"]))),
-        fitted_on=f"{int(tiles.sizes['tile'])} held-out tiles of {described}",
+    calibration = calibrate_on_regions(
+        ensemble,
+        regions,
         method=args.method,
+        fitted_on=f"{len(regions)} held-out regions of {described}",
+        progress=True,
         device=args.device,
     )
-    before = ensemble.std_scale
+    before = ensemble.calibration.formula if ensemble.calibration else "spread (uncalibrated)"
     set_calibration(args.ensemble, calibration)
     print(
-        f"calibrated {args.ensemble}: std scale {before:.4g} -> {calibration.std_scale:.4g} "
+        f"calibrated {args.ensemble}: bed_std = {before} -> {calibration.formula} "
         f"from {calibration.n_pixels} pixels of {calibration.fitted_on}"
     )
     return 0
@@ -194,20 +193,23 @@ def add_calibrate_command(sub: Any) -> None:
     """Register ``calibrate`` (refit an ensemble's spread factor on held-out regions)."""
     ca = sub.add_parser(
         "calibrate",
-        help="refit an ensemble's spread factor on held-out regions",
-        description="Predict every tile of the held-out regions with every member and store "
-        "the factor that gives the z-scores unit variance there (the validation tiles of "
-        "`train --members` sit between training tiles of the same regions, so a factor "
-        "fitted on them is too small).",
+        help="refit an ensemble's error model on held-out regions",
+        description="Super-resolve each held-out region with every member (as "
+        "superresolve --ensemble does) and store the error model fitted against its truth: "
+        "bed_std = sqrt(floor^2 + (s spread)^2 + (r relief)^2), or one factor on the spread "
+        "(the validation tiles of `train --members` sit between training tiles of the same "
+        "regions, so what is fitted on them is too small).",
     )
     ca.add_argument("--ensemble", required=True, help="the ensemble folder to recalibrate")
     add_region_options(ca, default_catalog=None)
-    ca.add_argument("--stride", type=at_least(1), default=36, help="tile stride (250 m px)")
     ca.add_argument(
         "--method",
-        choices=("coverage", "variance"),
-        default="coverage",
-        help="coverage (default): Gaussian intervals hold their nominal share best; "
-        "variance: unit-variance z-scores (see xdeepbedmap.ensemble.calibration)",
+        choices=METHODS,
+        default=METHODS[0],
+        help="intervals (default): floor, spread and relief factors whose Gaussian 68/95 %% "
+        "intervals hold their shares; likelihood: the same three by maximum likelihood; "
+        "coverage: one factor on the spread whose intervals hold their shares best; "
+        "variance: one factor giving unit-variance z-scores "
+        "(see xdeepbedmap.ensemble.calibration)",
     )
     ca.set_defaults(func=_cmd_calibrate)

@@ -1,4 +1,15 @@
-"""Fit the scale that turns the members' spread into an error estimate, on held-out tiles.
+"""Fit what turns the members' spread into an error estimate, on held-out data.
+
+``method="intervals"`` (the default) and ``"likelihood"`` fit the three-term
+error model of :mod:`xdeepbedmap.ensemble.spread_model` (a floor, a factor on
+the spread and one on the local relief of the mean), so that its Gaussian
+intervals hold their nominal shares, or by maximum likelihood. The two
+one-factor rules below, ``"coverage"`` and ``"variance"``, scale the spread
+alone (``bed_std = s * spread``), as the first bundled ensemble did.
+:func:`calibration_from_errors` applies a rule to errors, spreads and reliefs;
+:func:`calibrate_on_tiles` gets them from tiles (``train --members``),
+:mod:`xdeepbedmap.ensemble.region_calibration` from whole held-out regions
+(``calibrate``).
 
 A deep ensemble's spread (the per-pixel standard deviation of its members)
 ranks where the bed is uncertain, but its size is arbitrary: members trained
@@ -22,7 +33,7 @@ counts a bias of the ensemble mean as error: the intervals widen to cover it
 instead of ignoring it. Pixels with ``d == 0`` (members that agree exactly,
 e.g. a constant region) carry no spread to scale and are left out.
 
-Heavy tails: ``method="coverage"`` (the default)
+Heavy tails: ``method="coverage"``
 -------------------------------------------------
 Bed errors are heavy-tailed (most pixels close, a few far off), so the unit
 variance factor, pulled up by the tail, makes the central intervals too wide
@@ -48,6 +59,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from xdeepbedmap.ensemble.spread_model import fit_intervals, fit_likelihood, local_relief
 from xdeepbedmap.ensemble.store import Calibration, EnsembleError
 from xdeepbedmap.model import Generator, load_checkpoint
 from xdeepbedmap.model_store import resolve_device
@@ -55,13 +67,22 @@ from xdeepbedmap.model_store import resolve_device
 if TYPE_CHECKING:  # the ensemble layer sits below training: types only
     from xdeepbedmap.training.dataset import TileDataset
 
-__all__ = ["COVERAGE_LEVELS", "METHODS", "calibrate_on_tiles", "fit_std_scale", "spread_on_tiles"]
+__all__ = [
+    "COVERAGE_LEVELS",
+    "METHODS",
+    "SCALE_METHODS",
+    "calibrate_on_tiles",
+    "calibration_from_errors",
+    "fit_std_scale",
+    "spread_on_tiles",
+]
 
 #: Nominal central-interval levels the ``"coverage"`` factor is fitted to: the
 #: two intervals users read from a standard deviation, +-1 and +-1.96 std.
 COVERAGE_LEVELS = (0.6827, 0.95)
-#: Calibration rules :func:`fit_std_scale` knows.
-METHODS = ("coverage", "variance")
+#: Calibration rules: three-term fits first, then the one-factor rules of :func:`fit_std_scale`.
+METHODS = ("intervals", "likelihood", "coverage", "variance")
+SCALE_METHODS = METHODS[2:]
 
 
 def _usable(errors: np.ndarray, stds: np.ndarray) -> np.ndarray:
@@ -97,8 +118,8 @@ def fit_std_scale(errors: np.ndarray, stds: np.ndarray, method: str = "coverage"
         If the shapes differ, no pixel has a positive spread (all members
         identical, or a one-member ensemble), or the errors are all zero.
     """
-    if method not in METHODS:
-        raise EnsembleError(f"fit_std_scale: method must be one of {METHODS}, got {method!r}")
+    if method not in SCALE_METHODS:
+        raise EnsembleError(f"fit_std_scale: method must be one of {SCALE_METHODS}, got {method!r}")
     errors, stds = np.asarray(errors, dtype=np.float64), np.asarray(stds, dtype=np.float64)
     if errors.shape != stds.shape:
         raise EnsembleError(
@@ -168,6 +189,17 @@ def spread_on_tiles(
         ``truth - mean`` and the members' ddof=1 standard deviation, float64,
         shaped like the stacked truth tiles.
     """
+    errors, stds, _ = _predict_tiles(members, tiles, batch_size, device)
+    return errors, stds
+
+
+def _predict_tiles(
+    members: Sequence[Generator | str | PathLike[str]],
+    tiles: TileDataset,
+    batch_size: int,
+    device: str | torch.device | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``truth - mean``, the ddof=1 spread and the mean of every tile (float64)."""
     if len(members) < 2:
         raise EnsembleError(
             f"an ensemble spread needs at least 2 members, got {len(members)} (ddof=1 std)"
@@ -176,14 +208,16 @@ def spread_on_tiles(
         raise EnsembleError("no tiles to compute the ensemble spread on")
     torch_device = resolve_device(device)
     generators = _as_generators(members, torch_device)
-    errors, stds = [], []
+    errors, stds, means = [], [], []
     with torch.inference_mode():
         for x, w1, w2, w3, y in DataLoader(tiles, batch_size=batch_size):
             inputs = tuple(t.to(torch_device) for t in (x, w1, w2, w3))
             stack = torch.stack([g(*inputs).double() for g in generators])
-            errors.append((y.to(torch_device).double() - stack.mean(0)).cpu().numpy())
+            mean = stack.mean(0)
+            errors.append((y.to(torch_device).double() - mean).cpu().numpy())
             stds.append(stack.std(0, correction=1).cpu().numpy())
-    return np.concatenate(errors), np.concatenate(stds)
+            means.append(mean.cpu().numpy())
+    return np.concatenate(errors), np.concatenate(stds), np.concatenate(means)
 
 
 def calibrate_on_tiles(
@@ -191,11 +225,11 @@ def calibrate_on_tiles(
     val_tiles: TileDataset,
     *,
     fitted_on: str | None = None,
-    method: str = "coverage",
+    method: str = "intervals",
     batch_size: int = 32,
     device: str | torch.device | None = None,
 ) -> Calibration:
-    """Fit :class:`Calibration` on held-out validation tiles (:func:`fit_std_scale`).
+    """Fit :class:`Calibration` on held-out validation tiles (``method``).
 
     Parameters
     ----------
@@ -207,7 +241,10 @@ def calibrate_on_tiles(
     fitted_on : str, optional
         What the tiles are, for the record (default: their count).
     method : str
-        ``"coverage"`` (default) or ``"variance"``, see :func:`fit_std_scale`.
+        ``"intervals"`` (default) or ``"likelihood"``: floor, spread and
+        relief factors (:func:`~xdeepbedmap.ensemble.spread_model.fit_intervals`,
+        :func:`~xdeepbedmap.ensemble.spread_model.fit_likelihood`); or the
+        one-factor ``"coverage"`` or ``"variance"`` (:func:`fit_std_scale`).
     batch_size : int
         Tiles per forward pass.
     device : str, optional
@@ -217,11 +254,35 @@ def calibrate_on_tiles(
     -------
     Calibration
     """
-    errors, stds = spread_on_tiles(members, val_tiles, batch_size=batch_size, device=device)
-    scale = fit_std_scale(errors, stds, method)
+    if method not in METHODS:
+        raise EnsembleError(f"calibrate_on_tiles: method must be one of {METHODS}, got {method!r}")
+    errors, stds, means = _predict_tiles(members, val_tiles, batch_size, device)
     described = fitted_on or f"{len(val_tiles)} validation tiles"
-    return Calibration(
-        std_scale=scale,
-        fitted_on=f"{described} ({method})",
-        n_pixels=int(_usable(errors, stds).sum()),
-    )
+    return calibration_from_errors(errors, stds, local_relief(means), method, described)
+
+
+def calibration_from_errors(
+    errors: np.ndarray, spread: np.ndarray, relief: np.ndarray, method: str, fitted_on: str
+) -> Calibration:
+    """The :class:`Calibration` that ``method`` fits to these held-out pixels.
+
+    Parameters
+    ----------
+    errors, spread, relief : numpy.ndarray
+        ``truth - mean``, the members' ddof=1 standard deviation and the
+        :func:`~xdeepbedmap.ensemble.spread_model.local_relief` of the mean, same shape (m).
+    method : str
+        One of :data:`METHODS`.
+    fitted_on : str
+        What the pixels are, for the record (the method is appended).
+    """
+    if method not in METHODS:
+        raise EnsembleError(f"calibration: method must be one of {METHODS}, got {method!r}")
+    described = f"{fitted_on} ({method})"
+    n_pixels = int(_usable(errors, spread).sum())
+    scale = fit_std_scale(errors, spread, method if method in SCALE_METHODS else "variance")
+    if method in SCALE_METHODS:  # the refusals (no spread, no error) come with it
+        return Calibration(std_scale=scale, fitted_on=described, n_pixels=n_pixels)
+    fit = fit_intervals if method == "intervals" else fit_likelihood
+    floor, scale, relief_scale = fit(errors, spread, relief)
+    return Calibration(scale, described, n_pixels, floor=floor, relief_scale=relief_scale)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from xdeepbedmap.ensemble.spread_model import RELIEF_DEPTH, calibrated_std, local_relief
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import output_attrs
@@ -68,18 +69,44 @@ def resolve_ensemble(models: EnsembleLike) -> Ensemble:
     return read_ensemble(models)
 
 
-def _std_scale(ensemble: Ensemble, calibration: Calibration | float | None) -> tuple[float, str]:
-    """The factor on the members' standard deviation, and where it came from."""
+def _calibration(ensemble: Ensemble, calibration: Calibration | float | None) -> Calibration:
+    """The error model to apply: the caller's, else the ensemble's, else the bare spread."""
     if calibration is None:
         calibration = ensemble.calibration
     if calibration is None:
-        return 1.0, "uncalibrated"
+        return Calibration(1.0, "", 0)
     if isinstance(calibration, Calibration):
-        return calibration.std_scale, f"fitted on {calibration.fitted_on}"
+        return calibration
     scale = float(calibration)
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"calibration must be a factor > 0, got {calibration!r}")
-    return scale, "given by the caller"
+    return Calibration(scale, "given by the caller", 0)
+
+
+def _origin(calibration: Calibration) -> str:
+    if not calibration.fitted_on:
+        return "uncalibrated"
+    if calibration.fitted_on == "given by the caller":
+        return calibration.fitted_on
+    return f"fitted on {calibration.fitted_on}: bed_std = {calibration.formula}"
+
+
+def _calibrated(spread: np.ndarray, relief: np.ndarray | None, cal: Calibration) -> np.ndarray:
+    return calibrated_std(spread, relief, cal.std_scale, cal.floor, cal.relief_scale).astype(
+        np.float32
+    )
+
+
+def _std(stack: da.Array, mean: da.Array, cal: Calibration) -> da.Array:
+    """The calibrated standard deviation, lazily (the relief reads RELIEF_DEPTH px around)."""
+    # float64 until the end; with floor = relief_scale = 0, sqrt((s d)**2) is s d exactly
+    spread = stack.map_blocks(_member_spread, drop_axis=0, dtype=np.float64)
+    relief = None
+    if cal.relief_scale:
+        relief = mean.map_overlap(
+            local_relief, depth=RELIEF_DEPTH, boundary="none", dtype=np.float64
+        )
+    return da.map_blocks(_calibrated, spread, relief, cal, dtype=np.float32)
 
 
 def _member_mean(block: np.ndarray) -> np.ndarray:
@@ -87,11 +114,10 @@ def _member_mean(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
-def _member_std(block: np.ndarray, scale: float) -> np.ndarray:
+def _member_spread(block: np.ndarray) -> np.ndarray:
     if block.shape[0] < 2:
-        return np.full(block.shape[1:], np.nan, dtype=np.float32)
-    spread = block.std(axis=0, ddof=1, dtype=np.float64)
-    return (scale * spread).astype(np.float32)
+        return np.full(block.shape[1:], np.nan, dtype=np.float64)
+    return block.std(axis=0, ddof=1, dtype=np.float64)
 
 
 def superresolve_ensemble(
@@ -148,7 +174,7 @@ def superresolve_ensemble(
     """
     validate_inputs(ds)
     ensemble = resolve_ensemble(models)
-    scale, origin = _std_scale(ensemble, calibration)
+    cal = _calibration(ensemble, calibration)
     plan = plan_run(
         ds,
         halo=halo,
@@ -171,11 +197,11 @@ def superresolve_ensemble(
     attrs = _ensemble_attrs(ensemble, specs, plan.halo, plan.window, models, ds)
     attrs["ice_mask_applied"] = int(plan.use_ice)
     mean = stack.map_blocks(_member_mean, drop_axis=0, dtype=np.float32)
-    std = stack.map_blocks(_member_std, scale, drop_axis=0, dtype=np.float32)
+    std = _std(stack, mean, cal)
     out = xr.Dataset(
         {
             "bed": as_bed(mean, plan, attrs),
-            "bed_std": as_bed(std, plan, _std_attrs(attrs, scale, origin), "bed_std"),
+            "bed_std": as_bed(std, plan, _std_attrs(attrs, cal), "bed_std"),
         }
     )
     if members:
@@ -206,12 +232,14 @@ def _ensemble_attrs(
     return attrs
 
 
-def _std_attrs(attrs: dict[str, Any], scale: float, origin: str) -> dict[str, Any]:
+def _std_attrs(attrs: dict[str, Any], cal: Calibration) -> dict[str, Any]:
     std = dict(attrs)
-    std["long_name"] = "bed elevation uncertainty (ensemble standard deviation, 250 m)"
-    std["calibrated"] = int(origin != "uncalibrated")
-    std["std_scale"] = float(scale)
-    std["calibration"] = origin
+    std["long_name"] = "bed elevation uncertainty (calibrated ensemble standard deviation, 250 m)"
+    std["calibrated"] = int(bool(cal.fitted_on))
+    std["std_scale"] = float(cal.std_scale)
+    std["std_floor"] = float(cal.floor)
+    std["relief_scale"] = float(cal.relief_scale)
+    std["calibration"] = _origin(cal)
     return std
 
 

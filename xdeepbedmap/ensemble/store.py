@@ -27,6 +27,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from xdeepbedmap.atomic import atomic_path
 from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.model.checkpoint import read_checkpoint_metadata
@@ -61,26 +63,49 @@ class EnsembleError(XDeepBedMapError, ValueError):
 class Calibration:
     """How the members' spread maps to an error estimate.
 
-    ``bed_std = std_scale * (standard deviation of the members, ddof=1)``.
+    ``bed_std = sqrt(floor**2 + (std_scale * spread)**2 + (relief_scale * relief)**2)``
+    with ``spread`` the members' ddof=1 standard deviation and ``relief`` the
+    local relief of their mean (:mod:`xdeepbedmap.ensemble.spread_model`).
+    ``floor = relief_scale = 0`` (the defaults, and what manifests written
+    before they existed hold) is ``bed_std = std_scale * spread``.
 
     Attributes
     ----------
     std_scale : float
-        Factor fitted on held-out data so that the z-scores
-        ``(truth - mean) / bed_std`` have unit variance there.
+        Factor on the members' spread, fitted on held-out data.
     fitted_on : str
-        What the held-out data was (regions, tiles), for the record.
+        What the held-out data was (regions, tiles) and the fitting rule, for the record.
     n_pixels : int
-        Truth pixels the factor was fitted on.
+        Truth pixels the factors were fitted on.
+    floor : float
+        Standard deviation (m) every pixel has whatever the spread.
+    relief_scale : float
+        Factor on the local relief of the ensemble mean.
     """
 
     std_scale: float
     fitted_on: str
     n_pixels: int
+    floor: float = 0.0
+    relief_scale: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.std_scale > 0:
             raise EnsembleError(f"Calibration.std_scale must be > 0, got {self.std_scale}")
+        for name in ("floor", "relief_scale"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise EnsembleError(f"Calibration.{name} must be finite and >= 0, got {value}")
+
+    @property
+    def formula(self) -> str:
+        """The calibrated standard deviation as a formula with the fitted numbers."""
+        if not (self.floor or self.relief_scale):
+            return f"{self.std_scale:.4g} * spread"
+        return (
+            f"sqrt({self.floor:.4g}**2 + ({self.std_scale:.4g} * spread)**2 + "
+            f"({self.relief_scale:.4g} * relief)**2)"
+        )
 
 
 @dataclass(frozen=True)
