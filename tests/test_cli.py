@@ -100,7 +100,7 @@ def test_bbox_may_start_with_a_minus_sign(tmp_path, capsys):
 
 
 def test_train_validates_on_held_out_regions(tmp_path, capsys):
-    """--validation-synthetic: every training tile trains, every held-out region's tile validates."""
+    """--validation-synthetic: all training tiles train, the held-out regions validate."""
     argv = ["train", "--synthetic", "21", "--validation-synthetic", "22-23"]
     argv += ["--synthetic-shape", "16x16", "--blocks", "1", "--epochs", "1", "--no-adversarial"]
     argv += ["--batch-size", "8", "--stride", "8", "--device", "cpu"]
@@ -119,7 +119,9 @@ def test_train_validates_on_held_out_regions(tmp_path, capsys):
     ("validation", "message"),
     [("21-22", "seeds [21] are also training seeds"), ("42", "seed 42 is the demo region")],
 )
-def test_train_refuses_validation_regions_that_are_not_held_out(tmp_path, capsys, validation, message):
+def test_train_refuses_validation_regions_that_are_not_held_out(
+    tmp_path, capsys, validation, message
+):
     argv = ["train", "--synthetic", "20-21", "--validation-synthetic", validation]
     argv += ["--synthetic-shape", "16x16", "--output", str(tmp_path / "m.safetensors")]
     argv += ["--run-dir", str(tmp_path / "run")]

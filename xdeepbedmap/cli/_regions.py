@@ -102,9 +102,7 @@ def _with_validation_regions(args: argparse.Namespace, tiles: xr.Dataset) -> tup
             f"--validation-synthetic: seeds {shared} are also training seeds (--synthetic); "
             "validation regions must be held out"
         )
-    regions = training_regions(
-        seeds, parse_shape(args.synthetic_shape), world=args.synthetic_world
-    )
+    regions = training_regions(seeds, parse_shape(args.synthetic_shape), world=args.synthetic_world)
     if args.blind_conditioning:
         from xdeepbedmap.conditioning import blind
 
