@@ -69,7 +69,7 @@ demo-model-world: $(STAMP)
 # The bundled demo ensemble (docs/ensemble.md): four members of the demo model's
 # network, seeds 0-3 on bootstrap resamples of the WORLD_TRAIN tiles of the demo's
 # world (v1 until the demo moves to v2, issue 18), float16, calibrated on the
-# validation tiles. Rerun to resume (finished members are skipped); the member
+# held-out regions CALIBRATION_SEEDS (whole regions, as bed_std is used). Rerun to resume (finished members are skipped); the member
 # runs stay under runs/, out of the package. --overwrite is left out so that a
 # folder trained with other options is refused (pass --restart to start it over).
 ENSEMBLE_EPOCHS ?= 4
@@ -86,7 +86,7 @@ demo-ensemble: $(STAMP)
 		--run-dir $(ENSEMBLE_RUN) --output xdeepbedmap/data/demo_ensemble
 	$(VENV)/bin/xdeepbedmap calibrate --ensemble xdeepbedmap/data/demo_ensemble \
 		--synthetic $(CALIBRATION_SEEDS) --synthetic-shape 64x64 \
-		--synthetic-world $(ENSEMBLE_WORLD) --stride 24
+		--synthetic-world $(ENSEMBLE_WORLD)
 
 # The same network trained without conditioning (blind inputs): the bed-only
 # model the ablation compares against (same seeds, same schedule).
