@@ -145,15 +145,24 @@ def _add_residual(
     wc = slice(max(cols.start - reach, 0), min(cols.stop + reach, ext.shape[1]))
     if not valid[wr, wc].any():
         return  # no data within reach: the taper is zero everywhere in the tile
-    distance, (iy, ix) = ndimage.distance_transform_edt(~valid[wr, wc], return_indices=True)
-    inner = (slice(rows.start - wr.start, rows.stop - wr.start),
-             slice(cols.start - wc.start, cols.stop - wc.start))  # fmt: skip
-    distance = distance[inner]
+    iy, ix = ndimage.distance_transform_edt(
+        ~valid[wr, wc], return_distances=False, return_indices=True
+    )
+    iy = iy[
+        rows.start - wr.start : rows.stop - wr.start, cols.start - wc.start : cols.stop - wc.start
+    ]
+    ix = ix[
+        rows.start - wr.start : rows.stop - wr.start, cols.start - wc.start : cols.stop - wc.start
+    ]
+    # the distances of the tile's pixels only, as scipy computes them (exact squares, one sqrt)
+    dy = (iy - np.arange(rows.start - wr.start, rows.stop - wr.start)[:, None]).astype(np.float64)
+    dx = (ix - np.arange(cols.start - wc.start, cols.stop - wc.start)[None, :]).astype(np.float64)
+    distance = np.sqrt(dy * dy + dx * dx)
     near = gaps & (distance < reach)
     if not near.any():
         return
     taper = np.clip(1.0 - distance[near] / reach, 0.0, 1.0).astype(np.float32)
-    ny, nx = iy[inner][near] + wr.start, ix[inner][near] + wc.start
+    ny, nx = iy[near] + wr.start, ix[near] + wc.start
     source, name, factor, origin = fill  # origin: the first fine pixel of ext
     smooth = _points_at(source, name, factor, origin[0] + ny, origin[1] + nx)
     values[near] = values[near] + (ext[ny, nx] - smooth) * taper
