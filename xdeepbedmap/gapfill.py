@@ -17,8 +17,8 @@ pixel's position only:
    the surface's 100 m texture a few km into a gap, so the fill meets the
    data without a step; without it the network read the change of texture
    at the gap's edge and the bed within 2 km of a 24 km gap moved by up to
-   95 m (docs/inference.md). Blocks without no-data are cut from their
-   overlapped block (no further copy).
+   95 m (docs/inference.md). A block without no data is passed on as it is:
+   its neighbours' edges are read but not assembled, and nothing is copied.
 
 Non-finite values (NaN, +-inf) are no data. :func:`plan_fill` also checks the
 physical ranges and warns (:class:`InputRangeWarning`, naming the variable and
@@ -28,13 +28,18 @@ the count) and warns once (:class:`GapFillWarning`) when more than
 
 from __future__ import annotations
 
+import operator
+from functools import partial
+
 import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
 from dask.delayed import Delayed
-from scipy import ndimage
+from dask.highlevelgraph import HighLevelGraph
 
+from xdeepbedmap.gapfill_block import EDGE_REACH, filled
+from xdeepbedmap.gapfill_block import field_at as _field_at  # noqa: F401 - tested here
 from xdeepbedmap.gapfill_source import (
     COARSE_CELL,
     FillSource,
@@ -69,70 +74,6 @@ __all__ = [
 
 #: A base cell is ice (and output) when its ``ice_mask`` fraction is at least this.
 ICE_MASK_THRESHOLD = 0.5
-#: Base pixels (km) over which the nearest valid pixel's residual fades into a
-#: gap; also the overlap each block is read with. 8 km: 24 km surface gap, bed
-#: within 2 km of it max / RMS 31 / 6.6 m (4 km: 32 / 7.1 m; none: 95 / 21 m).
-EDGE_REACH = 8
-
-
-def _cell_values(n: int, cell: int, factor: int, start: int, stop: int, shift: int) -> tuple:
-    """Indices and weights of the bilinear interpolation at fine pixels ``start..stop``.
-
-    A field of ``n`` cells of ``cell`` base pixels, whose first cell starts
-    ``shift`` base pixels before the inputs; fine pixels are ``factor`` per base pixel.
-    """
-    centres = (np.arange(start, stop) + 0.5) / factor + shift  # base px from the first cell
-    pos = centres / cell - 0.5
-    i0 = np.clip(np.floor(pos).astype(int), 0, n - 1)
-    i1 = np.minimum(i0 + 1, n - 1)
-    w = np.clip(pos - i0, 0.0, 1.0).astype(np.float32)
-    return i0, i1, w
-
-
-def _field_at(source: FillSource, name: str, factor: int, origin, shape) -> np.ndarray:
-    """The fill field interpolated bilinearly at the centres of a block's fine pixels."""
-    field, cell = source.fields[name], source.cell
-    (r0, c0), (ny, nx) = origin, shape
-    y0, y1, wy = _cell_values(field.shape[0], cell, factor, r0, r0 + ny, source.shift[0])
-    x0, x1, wx = _cell_values(field.shape[1], cell, factor, c0, c0 + nx, source.shift[1])
-    wy, wx = wy[:, None], wx[None, :]
-    values = (field[np.ix_(y0, x0)] * (1 - wx) + field[np.ix_(y0, x1)] * wx) * (1 - wy)
-    values += (field[np.ix_(y1, x0)] * (1 - wx) + field[np.ix_(y1, x1)] * wx) * wy
-    return values
-
-
-def _filled(
-    ext: np.ndarray,
-    core: tuple[slice, slice],
-    origin: tuple[int, int],
-    source: FillSource,
-    name: str,
-    factor: int,
-) -> np.ndarray:
-    """The ``core`` of a block read with overlap (``ext``, first fine pixel at ``origin``), filled.
-
-    A no-data pixel takes the fill field at its centre plus its nearest valid
-    pixel's residual, tapered to zero at :data:`EDGE_REACH` base pixels: every
-    pixel within reach is inside ``ext``, so the value depends on the pixel's
-    position and the data only, never on the block.
-    """
-    block = ext[core]
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.add.reduce(block, axis=None)):  # one cheap pass: no NaN, no inf
-            return block
-    valid = np.isfinite(ext)
-    if valid[core].all():  # the sum overflowed on finite values
-        return block
-    smooth = _field_at(source, name, factor, origin, ext.shape)
-    values = smooth[core]
-    if valid.any():
-        distance, (iy, ix) = ndimage.distance_transform_edt(~valid, return_indices=True)
-        taper = np.clip(1.0 - distance[core] / (EDGE_REACH * factor), 0.0, 1.0)
-        nearest = (iy[core], ix[core])
-        values = values + (ext[nearest] - smooth[nearest]) * taper.astype(np.float32)
-    out = block.copy()
-    np.copyto(out, values, where=~valid[core])
-    return out
 
 
 def _group_block(
@@ -151,18 +92,122 @@ def _group_block(
     (the ice mask, core only) is given.
     """
     factor = VARIABLES[names[0]][2]
-    if len(names) == 1 and not keep:  # one channel: a view of the read block (the surface)
-        return _filled(blocks[0], core, origin, source, names[0], factor)[None]
-    n = len(names) + int(keep)
-    out = np.empty((n, *blocks[0][core].shape), dtype=np.float32)
-    for k, name in enumerate(names):
-        out[k] = _filled(blocks[k], core, origin, source, name, factor)
+    cores = [
+        filled(b, core, origin, source, n, factor) for b, n in zip(blocks, names, strict=False)
+    ]  # blocks: the ice mask may follow
+    ice = blocks[-1] if len(blocks) > len(names) else None
+    return _stacked(cores, blocks[0][core], ice, keep)
+
+
+def _stacked(
+    cores: list[np.ndarray], bed: np.ndarray, ice: np.ndarray | None, keep: bool
+) -> np.ndarray:
+    """Filled cores as channels (one channel: a view), with ``keep`` the output mask last."""
+    if len(cores) == 1 and not keep:  # one channel: a view of the read block (the surface)
+        return cores[0][None]
+    out = np.empty((len(cores) + int(keep), *bed.shape), dtype=np.float32)
+    for k, values in enumerate(cores):
+        out[k] = values
     if keep:
-        mask = np.isfinite(blocks[0][core])
-        if len(blocks) > len(names):
-            mask &= blocks[-1] >= ICE_MASK_THRESHOLD
+        mask = np.isfinite(bed)
+        if ice is not None:
+            mask &= ice >= ICE_MASK_THRESHOLD
         out[-1] = mask
     return out
+
+
+def _all_finite(block: np.ndarray) -> bool:
+    """No NaN and no inf in ``block``: one summing pass, the full test only if that overflowed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(block, axis=None)):
+            return True
+    return bool(np.isfinite(block).all())
+
+
+def _pieces_block(
+    pieces: list[list[list[np.ndarray]]],
+    extra: list[np.ndarray],
+    source: FillSource,
+    *,
+    names: tuple[str, ...],
+    keep: bool,
+    core: tuple[slice, slice],
+    origin: tuple[int, int],
+    centre: tuple[int, int],
+) -> np.ndarray:
+    """:func:`_group_block` from the block and its neighbours' edges, per variable.
+
+    ``pieces[k]`` is variable ``k``'s grid of pieces (the block at
+    ``centre``, the ``depth``-wide edges of its neighbours around it). A
+    block without no data is its own filled core (no copy); only a block
+    with no data is assembled with its overlap (one copy) and filled.
+    """
+    factor = VARIABLES[names[0]][2]
+    cores = []
+    for grid, name in zip(pieces, names, strict=True):
+        middle = grid[centre[0]][centre[1]]
+        if _all_finite(middle):
+            cores.append(middle)
+        else:
+            cores.append(filled(np.block(grid), core, origin, source, name, factor))
+    return _stacked(cores, pieces[0][centre[0]][centre[1]], extra[0] if extra else None, keep)
+
+
+def _edge(offset: int, depth: int) -> slice:
+    """The part of a neighbour at ``offset`` (-1, 0, 1) next to the block, along one axis."""
+    return slice(-depth, None) if offset < 0 else slice(None, depth) if offset > 0 else slice(None)
+
+
+def _piece_keys(array: da.Array, depth: int, name: str) -> tuple[dict, dict]:
+    """Getitem tasks of every block's neighbour edges, and per block its grid of piece keys."""
+    ny, nx = array.numblocks
+    graph: dict = {}
+    grids: dict = {}
+    for i, j in np.ndindex(ny, nx):
+        rows = []
+        for di in [d for d in (-1, 0, 1) if 0 <= i + d < ny]:
+            row = []
+            for dj in [d for d in (-1, 0, 1) if 0 <= j + d < nx]:
+                key = (array.name, i + di, j + dj)
+                if di or dj:
+                    piece = (name, i, j, di + 1, dj + 1)
+                    graph[piece] = (operator.getitem, key, (_edge(di, depth), _edge(dj, depth)))
+                    key = piece
+                row.append(key)
+            rows.append(row)
+        grids[i, j] = rows
+    return graph, grids
+
+
+def _fill_from_pieces(arrays, names, source, keep, mask, depth) -> da.Array:
+    """The compact graph (chunks at least ``depth`` wide): one task per block on its pieces.
+
+    Like ``dask.array.overlap.overlap`` + ``map_blocks``, but the overlap is
+    assembled inside the task and only for blocks with no data, so blocks
+    without (the interior) are neither concatenated nor copied.
+    """
+    chunks = arrays[0].chunks
+    reads = (_reads(chunks[0], depth), _reads(chunks[1], depth))
+    token = dask.base.tokenize(*arrays, names, source, keep, mask, depth)
+    name = f"gapfill-{'-'.join(names)}-{token}"
+    graph, grids = {}, []
+    for k, a in enumerate(arrays):
+        more, per_block = _piece_keys(a, depth, f"{name}-piece{k}")
+        graph.update(more)
+        grids.append(per_block)
+    options = {"names": names, "keep": keep}
+    for i, j in np.ndindex(*arrays[0].numblocks):
+        (ys, ycore), (xs, xcore) = reads[0][i], reads[1][j]
+        task = partial(
+            _pieces_block, **options, core=(ycore, xcore), origin=(ys.start, xs.start),
+            centre=(int(i > 0), int(j > 0)),
+        )  # fmt: skip
+        extra = [] if mask is None else [(mask.name, i, j)]
+        graph[(name, 0, i, j)] = (task, [g[i, j] for g in grids], extra, source.key)
+    deps = [*arrays, source, *([] if mask is None else [mask])]
+    layer = HighLevelGraph.from_collections(name, graph, dependencies=deps)
+    channels = len(names) + int(keep)
+    return da.Array(layer, name, ((channels,), *chunks), meta=np.empty((0, 0, 0), np.float32))
 
 
 #: The kernel's input groups: filled variables of one grid, stacked as channels.
@@ -183,15 +228,6 @@ def _reads(chunks: tuple[int, ...], depth: int) -> list[tuple[slice, slice]]:
     return out
 
 
-def _overlapped_block(
-    *blocks: np.ndarray, reads: tuple[list, list], block_info: dict | None = None, **options
-) -> np.ndarray:
-    """:func:`_group_block` of a block from ``dask.array.overlap`` (located by its index)."""
-    i, j = block_info[0]["chunk-location"]  # type: ignore[index]
-    (ys, ycore), (xs, xcore) = reads[0][i], reads[1][j]
-    return _group_block(*blocks, core=(ycore, xcore), origin=(ys.start, xs.start), **options)
-
-
 def _fill_group(arrays, names, source, keep, mask) -> da.Array:
     """One group's filled channels: per block, one task on the block read with overlap."""
     depth = EDGE_REACH * VARIABLES[names[0]][2]
@@ -200,14 +236,8 @@ def _fill_group(arrays, names, source, keep, mask) -> da.Array:
     options = {"names": names, "source": source, "keep": keep}
     channels = len(names) + int(keep)
     extra = [] if mask is None else [mask]
-    if min(min(c) for c in chunks) >= depth:  # dask's overlap: a compact graph
-        wide = [
-            da.overlap.overlap(a, {0: depth, 1: depth}, "none", allow_rechunk=False) for a in arrays
-        ]
-        return da.map_blocks(
-            _overlapped_block, *wide, *extra, reads=reads, **options, new_axis=0,
-            chunks=((channels,), *chunks), dtype=np.float32, meta=np.empty((0, 0, 0), np.float32),
-        )  # fmt: skip
+    if min(min(c) for c in chunks) >= depth:  # neighbours' edges: a compact graph
+        return _fill_from_pieces(arrays, names, source, keep, mask, depth)
     # chunks narrower than the overlap (small chunks, low halo): slice each read
     task = dask.delayed(_group_block, pure=True)
     rows = []
