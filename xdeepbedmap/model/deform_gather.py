@@ -12,8 +12,13 @@ reorganised for fast low-precision inference:
   ``embedding_bag(mode="sum", per_sample_weights=...)`` computes in one pass,
   in the features' own dtype, with no (N, C * taps, H, W) float32 intermediate;
 * the sampled taps of one pixel are one row of ``taps * C_in`` values, so the
-  filters apply as one ``(pixels, taps * C_in) @ (taps * C_in, C_out)`` matmul
-  whose result is already channels-last.
+  filters apply as a ``(pixels, taps * C_in) @ (taps * C_in, C_out)`` matmul
+  whose result is already channels-last. Gather and matmul run over blocks of
+  pixels whose sampled rows fit in the core's cache (:data:`SAMPLED_BYTES`):
+  the whole ``(pixels, taps * C_in)`` matrix is 9x the features' size, and
+  writing it to memory and reading it back cost more than both operations
+  (64 -> 64 at 248 x 248, one thread: 143 -> 66 ms float32, 64 -> 29 ms
+  bfloat16, identical results).
 
 When ``C_out < C_in`` (the final 64 -> 1 layer) the input is projected onto
 each tap's filters first, in float32, and only ``taps * C_out`` values per
@@ -25,7 +30,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["BORDER", "bilinear_corners", "bordered_rows", "deform_conv2d_gather"]
+__all__ = [
+    "BORDER",
+    "SAMPLED_BYTES",
+    "bilinear_corners",
+    "bordered_rows",
+    "deform_conv2d_gather",
+]
 
 
 #: Zero border (px) around the sampled features. Sampling positions are clamped
@@ -34,6 +45,10 @@ __all__ = ["BORDER", "bilinear_corners", "bordered_rows", "deform_conv2d_gather"
 #: the zero-padding rule without any per-corner range test (a position below
 #: -1 or above size has both corners in the border, as it had both outside).
 BORDER = 2
+
+#: Bytes of sampled rows gathered per block before the matmul consumes them:
+#: about half this CPU's 2 MiB L2 (256 KiB to 2 MiB measured alike).
+SAMPLED_BYTES = 1 << 20
 
 
 def bilinear_corners(
@@ -143,16 +158,59 @@ def deform_conv2d_gather(
         projected = (x.float().permute(0, 2, 3, 1) @ per_tap).permute(0, 3, 1, 2)
         table = bordered_rows(projected).reshape(-1, c_out)  # row = pixel * taps + tap
         tap = torch.arange(taps, device=x.device, dtype=index.dtype).repeat(n * h_out * w_out)
-        sampled = F.embedding_bag(
-            index * taps + tap[:, None], table, per_sample_weights=corner_weight, mode="sum"
+        # one bag of taps * 4 rows per output pixel: the tap sum happens in the gather
+        out = F.embedding_bag(
+            (index * taps + tap[:, None]).reshape(-1, taps * 4),
+            table,
+            per_sample_weights=corner_weight.reshape(-1, taps * 4),
+            mode="sum",
         )
-        out = sampled.reshape(n * h_out * w_out, taps, c_out).sum(1)
     else:
-        table = bordered_rows(x)
-        sampled = F.embedding_bag(
-            index, table, per_sample_weights=corner_weight.to(table.dtype), mode="sum"
-        )
-        out = sampled.reshape(n * h_out * w_out, taps * c_in) @ filters.to(table.dtype)
+        out = _gather_matmul(bordered_rows(x), index, corner_weight, filters, taps)
     if bias is not None:
         out = out + bias.to(out.dtype)
     return out.reshape(n, h_out, w_out, c_out).permute(0, 3, 1, 2)
+
+
+def _gather_matmul(
+    table: torch.Tensor,
+    index: torch.Tensor,
+    corner_weight: torch.Tensor,
+    filters: torch.Tensor,
+    taps: int,
+) -> torch.Tensor:
+    """``gather(table) @ filters`` over blocks of pixels that fit in cache.
+
+    Parameters
+    ----------
+    table : torch.Tensor
+        ``(rows, C_in)`` bordered features (:func:`bordered_rows`).
+    index, corner_weight : torch.Tensor
+        ``(pixels * taps, 4)`` corner rows and float32 weights
+        (:func:`bilinear_corners`).
+    filters : torch.Tensor
+        ``(taps * C_in, C_out)``.
+    taps : int
+        Taps per pixel.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(pixels, C_out)`` in ``table.dtype``.
+    """
+    dtype, width = table.dtype, taps * table.shape[1]
+    pixels = index.shape[0] // taps
+    filters = filters.to(dtype).contiguous()
+    corner_weight = corner_weight.to(dtype)
+    out = table.new_empty(pixels, filters.shape[1])
+    block = max(64, SAMPLED_BYTES // (width * table.element_size()))
+    for lo in range(0, pixels, block):
+        hi = min(pixels, lo + block)
+        sampled = F.embedding_bag(
+            index[taps * lo : taps * hi],
+            table,
+            per_sample_weights=corner_weight[taps * lo : taps * hi],
+            mode="sum",
+        )
+        torch.mm(sampled.reshape(hi - lo, width), filters, out=out[lo:hi])
+    return out
