@@ -82,23 +82,37 @@ def bilinear_corners(
     taps = kh * kw
     device = offset.device
     hp, wp = h + 2 * BORDER, w + 2 * BORDER
-    # (N, H_out, W_out, taps) for each axis, float32 whatever the features' dtype
+    # (N, H_out, W_out, taps) for each axis, float32 whatever the features' dtype;
+    # positions in the bordered table's coordinates, so never negative after the
+    # clamp and a truncating cast is the floor
     off = offset.float().permute(0, 2, 3, 1)
-    base_y = torch.arange(h_out, device=device, dtype=torch.float32)[:, None, None] - padding
-    base_x = torch.arange(w_out, device=device, dtype=torch.float32)[None, :, None] - padding
-    tap_y = torch.arange(kh, device=device, dtype=torch.float32).repeat_interleave(kw)
-    tap_x = torch.arange(kw, device=device, dtype=torch.float32).repeat(kh)
-    pos_x = (off[..., :taps] + (base_x + tap_x)).clamp_(-BORDER, w)
-    pos_y = (off[..., taps:] + (base_y + tap_y)).clamp_(-BORDER, h)
-    x0, y0 = pos_x.floor(), pos_y.floor()
-    fx, fy = pos_x - x0, pos_y - y0
+    f32 = {"device": device, "dtype": torch.float32}
+    base_y = torch.arange(h_out, **f32)[:, None, None] + (BORDER - padding)
+    base_x = torch.arange(w_out, **f32)[None, :, None] + (BORDER - padding)
+    tap_y = torch.arange(kh, **f32).repeat_interleave(kw)
+    tap_x = torch.arange(kw, **f32).repeat(kh)
+    pos_x = (off[..., :taps] + (base_x + tap_x)).clamp_(0, w + BORDER)
+    pos_y = (off[..., taps:] + (base_y + tap_y)).clamp_(0, h + BORDER)
     # int32 halves the index traffic; the 64 -> 1 layer multiplies rows by taps
     index_type = torch.int32 if n * hp * wp * taps < 2**31 else torch.int64
-    image = torch.arange(n, device=device, dtype=index_type)[:, None, None, None] * (hp * wp)
-    corner = image + (y0.to(index_type) + BORDER) * wp + (x0.to(index_type) + BORDER)
-    index = torch.stack((corner, corner + 1, corner + wp, corner + wp + 1), -1)
+    x0, y0 = pos_x.to(index_type), pos_y.to(index_type)
+    fx, fy = pos_x.sub_(x0), pos_y.sub_(y0)
+    corner = y0.mul_(wp).add_(x0)
+    if n > 1:
+        corner += torch.arange(n, device=device, dtype=index_type)[:, None, None, None] * (hp * wp)
+    # the four corners written into their columns (torch.stack along the last
+    # axis was half the cost of this function)
+    index = corner.new_empty(*corner.shape, 4)
+    index[..., 0] = corner
+    torch.add(corner, 1, out=index[..., 1])
+    torch.add(corner, wp, out=index[..., 2])
+    torch.add(corner, wp + 1, out=index[..., 3])
     gx, gy = 1 - fx, 1 - fy
-    weight = torch.stack((gy * gx, gy * fx, fy * gx, fy * fx), -1)
+    weight = fx.new_empty(*fx.shape, 4)
+    torch.mul(gy, gx, out=weight[..., 0])
+    torch.mul(gy, fx, out=weight[..., 1])
+    torch.mul(fy, gx, out=weight[..., 2])
+    torch.mul(fy, fx, out=weight[..., 3])
     return index.reshape(-1, 4), weight.reshape(-1, 4)
 
 
