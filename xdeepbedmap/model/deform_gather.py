@@ -52,7 +52,7 @@ SAMPLED_BYTES = 1 << 20
 
 
 def bilinear_corners(
-    offset: torch.Tensor, kh: int, kw: int, h: int, w: int, padding: int
+    offset: torch.Tensor, kh: int, kw: int, h: int, w: int, padding: int, tap_rows: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Row indices and weights of the four bilinear corners of every tap.
 
@@ -67,6 +67,10 @@ def bilinear_corners(
         Input size.
     padding : int
         Zero padding of the convolution.
+    tap_rows : bool
+        Index a table with one row per (pixel, tap), ``pixel * kh * kw + tap``
+        (the projected table of a ``C_out < C_in`` layer) instead of one row
+        per pixel.
 
     Returns
     -------
@@ -100,13 +104,17 @@ def bilinear_corners(
     corner = y0.mul_(wp).add_(x0)
     if n > 1:
         corner += torch.arange(n, device=device, dtype=index_type)[:, None, None, None] * (hp * wp)
+    step = 1
+    if tap_rows:
+        step = taps
+        corner.mul_(taps).add_(torch.arange(taps, device=device, dtype=index_type))
     # the four corners written into their columns (torch.stack along the last
     # axis was half the cost of this function)
     index = corner.new_empty(*corner.shape, 4)
     index[..., 0] = corner
-    torch.add(corner, 1, out=index[..., 1])
-    torch.add(corner, wp, out=index[..., 2])
-    torch.add(corner, wp + 1, out=index[..., 3])
+    torch.add(corner, step, out=index[..., 1])
+    torch.add(corner, wp * step, out=index[..., 2])
+    torch.add(corner, (wp + 1) * step, out=index[..., 3])
     gx, gy = 1 - fx, 1 - fy
     weight = fx.new_empty(*fx.shape, 4)
     torch.mul(gy, gx, out=weight[..., 0])
@@ -163,7 +171,7 @@ def deform_conv2d_gather(
         raise ValueError(
             f"offset must have shape {(n, 2 * taps, h_out, w_out)}, found {tuple(offset.shape)}"
         )
-    index, corner_weight = bilinear_corners(offset, kh, kw, h, w, padding)
+    index, corner_weight = bilinear_corners(offset, kh, kw, h, w, padding, tap_rows=c_out < c_in)
     # (C_out, C_in, kh, kw) -> (taps * C_in, C_out), rows in the sampled (tap, channel) order
     filters = weight.permute(2, 3, 1, 0).reshape(taps * c_in, c_out)
     if c_out < c_in:
@@ -171,10 +179,9 @@ def deform_conv2d_gather(
         per_tap = weight.float().permute(1, 2, 3, 0).reshape(c_in, taps * c_out)
         projected = (x.float().permute(0, 2, 3, 1) @ per_tap).permute(0, 3, 1, 2)
         table = bordered_rows(projected).reshape(-1, c_out)  # row = pixel * taps + tap
-        tap = torch.arange(taps, device=x.device, dtype=index.dtype).repeat(n * h_out * w_out)
         # one bag of taps * 4 rows per output pixel: the tap sum happens in the gather
         out = F.embedding_bag(
-            (index * taps + tap[:, None]).reshape(-1, taps * 4),
+            index.reshape(-1, taps * 4),
             table,
             per_sample_weights=corner_weight.reshape(-1, taps * 4),
             mode="sum",
