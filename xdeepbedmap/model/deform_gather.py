@@ -187,7 +187,8 @@ def deform_conv2d_gather(
             mode="sum",
         )
     else:
-        out = _gather_matmul(bordered_rows(x), index, corner_weight, filters, taps)
+        out = _gather_matmul(bordered_rows(x), index, corner_weight, filters, taps, bias)
+        bias = None  # added by the matmul
     if bias is not None:
         out = out + bias.to(out.dtype)
     return out.reshape(n, h_out, w_out, c_out).permute(0, 3, 1, 2)
@@ -199,8 +200,9 @@ def _gather_matmul(
     corner_weight: torch.Tensor,
     filters: torch.Tensor,
     taps: int,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``gather(table) @ filters`` over blocks of pixels that fit in cache.
+    """``gather(table) @ filters + bias`` over blocks of pixels that fit in cache.
 
     Parameters
     ----------
@@ -213,6 +215,8 @@ def _gather_matmul(
         ``(taps * C_in, C_out)``.
     taps : int
         Taps per pixel.
+    bias : torch.Tensor, optional
+        ``(C_out,)``, added by the matmul (``addmm``), not in a separate pass.
 
     Returns
     -------
@@ -224,6 +228,8 @@ def _gather_matmul(
     filters = filters.to(dtype).contiguous()
     corner_weight = corner_weight.to(dtype)
     out = table.new_empty(pixels, filters.shape[1])
+    if bias is not None:
+        bias = bias.to(dtype)
     block = max(64, SAMPLED_BYTES // (width * table.element_size()))
     for lo in range(0, pixels, block):
         hi = min(pixels, lo + block)
@@ -233,5 +239,9 @@ def _gather_matmul(
             per_sample_weights=corner_weight[taps * lo : taps * hi],
             mode="sum",
         )
-        torch.mm(sampled.reshape(hi - lo, width), filters, out=out[lo:hi])
+        sampled = sampled.reshape(hi - lo, width)
+        if bias is None:
+            torch.mm(sampled, filters, out=out[lo:hi])
+        else:
+            torch.addmm(bias, sampled, filters, out=out[lo:hi])
     return out

@@ -6,8 +6,9 @@ changing it:
 
 * ``"float32"``: the generator itself, unchanged;
 * ``"channels_last"``: float32 throughout, weights and features channels-last
-  (oneDNN's fast layout), deformable convs by row gathers; equal to float32 up
-  to summation order (~1e-6 relative);
+  (oneDNN's fast layout), convolutions with prepacked weights and fused
+  LeakyReLU / residual sums (:mod:`xdeepbedmap.model.packed_conv`), deformable
+  convs by row gathers; equal to float32 up to summation order (~1e-6 relative);
 * ``"mixed"``: the convolutions in ``bfloat16`` (CPU, AMX) or ``float16``
   (CUDA tensor cores), channels-last. Everything that carries metres or pixel
   positions stays float32: the input standardisation and the input block
@@ -216,10 +217,11 @@ def _dense_block(rdb: ResidualDenseBlock, x: torch.Tensor) -> torch.Tensor:
 
     ``torch.cat`` copies the whole growing feature stack four times per block;
     here each 32-channel output is written once into its channel slice of a
-    channels-last buffer (1.4x faster per block in bfloat16 on this CPU; no
-    gain in float32, so the float32 blocks keep the module's own forward).
-    The LeakyReLUs, the residual scaling and the residual sum are fused
-    into the convolutions (:func:`_packed`).
+    channels-last buffer (1.4x faster per block in bfloat16 on this CPU, used
+    for the float32 blocks too). The LeakyReLUs, the residual scaling and the
+    residual sum are fused into the convolutions (:func:`_packed`); the
+    channel-prefix inputs are still copied by oneDNN (channels-last slices
+    are strided), ~12% of a bfloat16 block.
     """
     n, c, h, w = x.shape
     convs = (rdb.conv_layer1, rdb.conv_layer2, rdb.conv_layer3, rdb.conv_layer4)
