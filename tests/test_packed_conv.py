@@ -73,3 +73,26 @@ def test_blocked_gather_equals_one_block(monkeypatch):
     torch.testing.assert_close(
         blocked, deform_conv2d(x, offset, weight, bias), rtol=1e-5, atol=1e-5
     )
+
+
+def test_fast_generator_survives_pickling_and_deepcopy():
+    # the oneDNN-packed weights are opaque tensors: they are re-derived after a copy
+    import copy
+    import pickle
+
+    from xdeepbedmap.model import Generator
+    from xdeepbedmap.model.precision import FastGenerator
+
+    torch.manual_seed(0)
+    fast = FastGenerator(Generator(num_residual_blocks=1).eval(), "mixed")
+    gen = torch.Generator().manual_seed(1)
+    shapes = ((1, 1, 6, 6), (1, 1, 60, 60), (1, 2, 12, 12), (1, 1, 6, 6))
+    inputs = [torch.randn(s, generator=gen) for s in shapes]
+    with torch.inference_mode():
+        expected = fast(*inputs)  # packs the weights
+        for clone in (copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
+            assert torch.equal(clone(*inputs), expected)
+        conv = fast.fast.post_upsample_conv_layer_1
+        fast.to("cpu")  # _apply: the packed weights are dropped, then re-packed on use
+        assert conv._packed is None
+        assert torch.equal(fast(*inputs), expected)

@@ -17,6 +17,10 @@ falls back to ``F.conv2d`` followed by the same element-wise work in place.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Self
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,6 +32,7 @@ def _mkldnn_op(name: str) -> object | None:
     return getattr(torch.ops.mkldnn, name, None) if torch.backends.mkldnn.is_available() else None
 
 
+@functools.cache
 def fused_ops_work(dtype: torch.dtype) -> bool:
     """Whether the fused oneDNN convolution runs and is right for ``dtype`` here."""
     pointwise, reorder = (
@@ -93,12 +98,33 @@ class PackedConv2d(nn.Module):
         self.dilation = list(conv.dilation)
         self.out_channels = conv.out_channels
         self.leaky_slope = leaky_slope
-        self.fused = bool(fused and conv.weight.device.type == "cpu")
-        if self.fused:
-            reorder = torch.ops.mkldnn._reorder_convolution_weight
-            weight = reorder(weight, self.padding, self.stride, self.dilation, 1, None)
+        self.fused = bool(fused)
         self.register_buffer("weight", weight)
         self.register_buffer("bias", bias)
+        # oneDNN's reordered weight is an opaque tensor: it cannot be pickled,
+        # copied or moved, so it is derived from ``weight`` on first use and
+        # dropped whenever the module is copied or moved (see _apply, __getstate__)
+        self._packed: torch.Tensor | None = None
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> Self:
+        """Drop the packed weight when the module is moved or cast (``.to``, ``.float``)."""
+        self._packed = None
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self) -> dict:
+        """Pickle/deepcopy state without the opaque packed weight (re-packed on use)."""
+        state = self.__dict__.copy()
+        state["_packed"] = None
+        return state
+
+    def _packed_weight(self) -> torch.Tensor | None:
+        """The oneDNN-reordered weight, or None where the fused operator is not used."""
+        if self._packed is None and self.fused and self.weight.device.type == "cpu":
+            if fused_ops_work(self.weight.dtype):
+                reorder = torch.ops.mkldnn._reorder_convolution_weight
+                geometry = (self.padding, self.stride, self.dilation, 1)
+                self._packed = reorder(self.weight, *geometry, None)
+        return self._packed
 
     def extra_repr(self) -> str:
         """Show the post-op and whether it is fused."""
@@ -113,15 +139,16 @@ class PackedConv2d(nn.Module):
             raise ValueError(
                 "PackedConv2d: a residual and a leaky_slope together are not supported"
             )
-        if self.fused:
+        packed = self._packed_weight() if x.device.type == "cpu" else None
+        if packed is not None:
             ops = torch.ops.mkldnn._convolution_pointwise
             if residual is not None:
                 return ops.binary(
-                    x, residual, self.weight, self.bias, *geometry, "add", None, None, [], None
+                    x, residual, packed, self.bias, *geometry, "add", None, None, [], None
                 )
             if self.leaky_slope is None:
-                return ops(x, self.weight, self.bias, *geometry, "none", [], "")
-            return ops(x, self.weight, self.bias, *geometry, "leaky_relu", [self.leaky_slope], "")
+                return ops(x, packed, self.bias, *geometry, "none", [], "")
+            return ops(x, packed, self.bias, *geometry, "leaky_relu", [self.leaky_slope], "")
         out = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
         if residual is not None:
             return out.add_(residual)
