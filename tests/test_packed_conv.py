@@ -96,3 +96,19 @@ def test_fast_generator_survives_pickling_and_deepcopy():
         fast.to("cpu")  # _apply: the packed weights are dropped, then re-packed on use
         assert conv._packed is None
         assert torch.equal(fast(*inputs), expected)
+
+
+def test_missing_fused_ops_fall_back(monkeypatch):
+    from xdeepbedmap.model import packed_conv
+
+    monkeypatch.setattr(packed_conv, "_mkldnn_op", lambda name: None)
+    packed_conv.fused_ops_work.cache_clear()
+    try:
+        assert not packed_conv.fused_ops_work(torch.float32)
+        conv, x, _ = _conv_and_input(torch.float32)
+        layer = PackedConv2d(conv, leaky_slope=0.2, fused=True)  # asks, but the check says no
+        with torch.inference_mode():
+            torch.testing.assert_close(layer(x), F.leaky_relu(conv(x), 0.2))
+        assert layer._packed is None
+    finally:
+        packed_conv.fused_ops_work.cache_clear()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Self
+from typing import Any, Self
 
 import torch
 import torch.nn.functional as F
@@ -28,31 +28,40 @@ from torch import nn
 __all__ = ["PackedConv2d", "fused_ops_work"]
 
 
-def _mkldnn_op(name: str) -> object | None:
+def _mkldnn_op(name: str) -> Any:
     return getattr(torch.ops.mkldnn, name, None) if torch.backends.mkldnn.is_available() else None
 
 
 @functools.cache
 def fused_ops_work(dtype: torch.dtype) -> bool:
-    """Whether the fused oneDNN convolution runs and is right for ``dtype`` here."""
-    pointwise, reorder = (
-        _mkldnn_op("_convolution_pointwise"),
-        _mkldnn_op("_reorder_convolution_weight"),
-    )
+    """Whether the fused oneDNN convolution runs and is right for ``dtype`` here.
+
+    Checks the three forms :meth:`PackedConv2d.forward` uses (LeakyReLU, no
+    post-op, residual add) on a small input against ``F.conv2d``.
+    """
+    pointwise = _mkldnn_op("_convolution_pointwise")
+    reorder = _mkldnn_op("_reorder_convolution_weight")
     if pointwise is None or reorder is None:
         return False
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 4, 5, 6, generator=gen).to(dtype, memory_format=torch.channels_last)
-    weight = torch.randn(3, 4, 3, 3, generator=gen).to(dtype, memory_format=torch.channels_last)
+    x = torch.randn(1, 3, 5, 6, generator=gen).to(dtype, memory_format=torch.channels_last)
+    weight = torch.randn(3, 3, 3, 3, generator=gen).to(dtype, memory_format=torch.channels_last)
     bias = torch.randn(3, generator=gen).to(dtype)
+    geometry = ([1, 1], [1, 1], [1, 1], 1)
     try:
         with torch.inference_mode():
-            packed = reorder(weight, [1, 1], [1, 1], [1, 1], 1, None)  # type: ignore[operator]
-            found = pointwise(x, packed, bias, [1, 1], [1, 1], [1, 1], 1, "leaky_relu", [0.2], "")  # type: ignore[operator]
-            expected = F.leaky_relu(F.conv2d(x, weight, bias, padding=1), 0.2)
-    except (RuntimeError, TypeError):
+            packed = reorder(weight, *geometry, None)
+            plain = F.conv2d(x, weight, bias, padding=1)
+            leaky = pointwise(x, packed, bias, *geometry, "leaky_relu", [0.2], "")
+            bare = pointwise(x, packed, bias, *geometry, "none", [], "")
+            added = pointwise.binary(x, x, packed, bias, *geometry, "add", None, None, [], None)
+            pairs = ((leaky, F.leaky_relu(plain, 0.2)), (bare, plain), (added, plain + x))
+    except (RuntimeError, TypeError, AttributeError):
         return False
-    return bool(torch.allclose(found.float(), expected.float(), rtol=2e-2, atol=2e-2))
+    return all(
+        torch.allclose(found.float(), expected.float(), rtol=2e-2, atol=2e-2)
+        for found, expected in pairs
+    )
 
 
 class PackedConv2d(nn.Module):
