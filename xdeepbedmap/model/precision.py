@@ -6,8 +6,9 @@ changing it:
 
 * ``"float32"``: the generator itself, unchanged;
 * ``"channels_last"``: float32 throughout, weights and features channels-last
-  (oneDNN's fast layout), deformable convs by row gathers; equal to float32 up
-  to summation order (~1e-6 relative);
+  (oneDNN's fast layout), convolutions with prepacked weights and fused
+  LeakyReLU / residual sums (:mod:`xdeepbedmap.model.packed_conv`), deformable
+  convs by row gathers; equal to float32 up to summation order (~1e-6 relative);
 * ``"mixed"``: the convolutions in ``bfloat16`` (CPU, AMX) or ``float16``
   (CUDA tensor cores), channels-last. Everything that carries metres or pixel
   positions stays float32: the input standardisation and the input block
@@ -38,9 +39,9 @@ from xdeepbedmap.model.generator import (
     Generator,
     ResidualDenseBlock,
     ResInResDenseBlock,
-    _leaky,
     bilinear_bed,
 )
+from xdeepbedmap.model.packed_conv import PackedConv2d, fused_ops_work
 
 __all__ = ["PRECISIONS", "FastGenerator", "PrecisionError", "resolve_precision"]
 
@@ -112,13 +113,22 @@ class FastGenerator(nn.Module):
     device : str or torch.device, optional
         Device to run on (default: the generator's).
     float32_blocks : int
-        ``"mixed"`` only: how many leading residual blocks stay float32. Their
-        rounding errors pass through every later block; on the demo model
-        rounding block 1 alone cost 0.57 m RMS, the last two blocks 0.05 m.
+        ``"mixed"`` only: how many leading residual blocks run wholly in
+        float32 (convolutions included). Their rounding errors pass through
+        every later block. With the float32 skip path, 0 is within the bound
+        on the demo region (land: 0.74 m RMS, 3.8 m max; 1 block: 0.43 m,
+        2.4 m, ~8% slower); without it, block 1 needs float32 (0 blocks: 1.5 m
+        RMS).
     half_dtype : torch.dtype, optional
         ``"mixed"`` only: the convolutions' type, ``torch.bfloat16`` or
         ``torch.float16`` (default: float16 on CUDA, bfloat16 elsewhere).
         float16 needs CUDA (CPUs have no fast float16 convolutions).
+    float32_skip : bool
+        ``"mixed"`` only: keep the residual trunk (each dense block's input and
+        the scaled residual sums) in float32 and round only the convolutions'
+        inputs and outputs to the half type. A residual sum adds a small
+        update to a large feature; rounded to bfloat16 the feature loses the
+        update's low bits (``False`` is the previous form).
 
     Notes
     -----
@@ -132,8 +142,9 @@ class FastGenerator(nn.Module):
         generator: Generator,
         precision: str = "auto",
         device: str | torch.device | None = None,
-        float32_blocks: int = 1,
+        float32_blocks: int = 0,
         half_dtype: torch.dtype | None = None,
+        float32_skip: bool = True,
     ) -> None:
         super().__init__()
         if device is None:
@@ -145,6 +156,7 @@ class FastGenerator(nn.Module):
                 f"got {float32_blocks}"
             )
         self.float32_blocks = int(float32_blocks)
+        self.float32_skip = bool(float32_skip)
         self.precision: Precision = resolve_precision(precision, device)
         self.compute_dtype = torch.float32
         if self.precision == "mixed":
@@ -154,9 +166,9 @@ class FastGenerator(nn.Module):
         if self.precision == "float32":
             return
         # float32 copy, channels-last, for the parts that carry metres/positions
-        self.exact = copy.deepcopy(reference).to(memory_format=_CL)
+        self.exact = _packed(copy.deepcopy(reference).to(memory_format=_CL))
         # compute-dtype copy for the convolutions (shares nothing with the above)
-        self.fast = copy.deepcopy(reference).to(dtype=self.compute_dtype, memory_format=_CL)
+        self.fast = _packed(copy.deepcopy(reference).to(self.compute_dtype, memory_format=_CL))
 
     def extra_repr(self) -> str:
         """Show the form and compute dtype in ``repr``."""
@@ -176,19 +188,20 @@ class FastGenerator(nn.Module):
             inputs = [(t - off) / scale for t, (off, scale) in zip(inputs, scaling, strict=True)]
         # float32 up to a1: the input block sees metres, and a1 is a small sum of
         # large input-block features (rounding them to bfloat16 alone cost 1.4 m RMS)
-        a1 = _leaky(exact.pre_residual_conv_layer(exact.input_block(*inputs)))
+        a1 = exact.pre_residual_conv_layer(exact.input_block(*inputs))  # LeakyReLU fused
         h = a1
         for i, block in enumerate(exact.residual_network):
             # the first blocks' rounding errors are amplified most downstream
             if i >= self.float32_blocks:
-                block, h = fast.residual_network[i], h.to(dtype)
+                block = fast.residual_network[i]
+                h = h if self.float32_skip else h.to(dtype)
             h = _rrdb(block, h)
-        a3 = a1 + exact.post_residual_conv_layer(h.float())
+        a3 = exact.post_residual_conv_layer(h.float(), residual=a1)
         up = F.interpolate(a3.to(dtype), scale_factor=2, mode="nearest")
-        up = _leaky(fast.post_upsample_conv_layer_1(up))
+        up = fast.post_upsample_conv_layer_1(up)  # LeakyReLU fused, as below
         up = F.interpolate(up, scale_factor=2, mode="nearest")
-        up = _leaky(fast.post_upsample_conv_layer_2(up))
-        up = _leaky(_deform(fast.final_conv_layer1, up))
+        up = fast.post_upsample_conv_layer_2(up)
+        up = F.leaky_relu_(_deform(fast.final_conv_layer1, up), LEAKY_SLOPE)
         y = _deform(exact.final_conv_layer2, up, offset_layer=fast.final_conv_layer2)
         y = y.float().contiguous()
         if exact.input_scaling is not None:
@@ -216,20 +229,25 @@ def _dense_block(rdb: ResidualDenseBlock, x: torch.Tensor) -> torch.Tensor:
 
     ``torch.cat`` copies the whole growing feature stack four times per block;
     here each 32-channel output is written once into its channel slice of a
-    channels-last buffer (1.4x faster per block in bfloat16 on this CPU; no
-    gain in float32, so the float32 blocks keep the module's own forward).
-    The residual sum is one fused ``add(alpha=)`` pass.
+    channels-last buffer (1.4x faster per block in bfloat16 on this CPU, used
+    for the float32 blocks too). The LeakyReLUs, the residual scaling and the
+    residual sum are fused into the convolutions (:func:`_packed`); the
+    channel-prefix inputs are still copied by oneDNN (channels-last slices
+    are strided), ~12% of a bfloat16 block.
     """
     n, c, h, w = x.shape
     convs = (rdb.conv_layer1, rdb.conv_layer2, rdb.conv_layer3, rdb.conv_layer4)
     growth = convs[0].out_channels
     shape = (n, c + len(convs) * growth, h, w)
-    stack = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=_CL)
+    dtype = rdb.conv_layer5.weight.dtype
+    stack = torch.empty(shape, dtype=dtype, device=x.device, memory_format=_CL)
     stack[:, :c] = x
     for i, conv in enumerate(convs):
         lo = c + i * growth
-        stack[:, lo : lo + growth] = F.leaky_relu_(conv(stack[:, :lo]), LEAKY_SLOPE)
-    return torch.add(x, rdb.conv_layer5(stack), alpha=rdb.residual_scaling)
+        stack[:, lo : lo + growth] = conv(stack[:, :lo])
+    if x.dtype != dtype:  # a float32 skip path around half-precision convs
+        return x + rdb.conv_layer5(stack)
+    return rdb.conv_layer5(stack, residual=x)
 
 
 def _deform(
@@ -239,3 +257,43 @@ def _deform(
     offset = (offset_layer or layer).offset_conv(x)
     weights = layer.deform_conv
     return deform_conv2d_gather(x, offset, weights.weight, weights.bias, padding=layer.padding)
+
+
+def _packed(model: Generator) -> Generator:
+    """Replace ``model``'s convolutions by :class:`PackedConv2d` with their post-ops fused.
+
+    Used on :class:`FastGenerator`'s private copies only: afterwards the
+    LeakyReLUs that follow the dense, pre-residual and upsampling convs are
+    inside those convs, and each dense block's last conv carries the residual
+    scaling, so the copies must be run by :class:`FastGenerator`'s own
+    functions, never by their modules' ``forward``.
+    """
+    dtype = next(model.parameters()).dtype
+    fused = next(model.parameters()).device.type == "cpu" and fused_ops_work(dtype)
+
+    def pack(conv: nn.Module, slope: float | None = None, scale: float = 1.0) -> PackedConv2d:
+        assert isinstance(conv, nn.Conv2d)
+        return PackedConv2d(conv, leaky_slope=slope, scale=scale, fused=fused)
+
+    block = model.input_block
+    for name in ("conv_on_X", "conv_on_W1", "conv_on_W2", "conv_on_W3"):
+        setattr(block, name, pack(getattr(block, name)))
+    for name in (
+        "pre_residual_conv_layer",
+        "post_upsample_conv_layer_1",
+        "post_upsample_conv_layer_2",
+    ):
+        setattr(model, name, pack(getattr(model, name), LEAKY_SLOPE))
+    model.post_residual_conv_layer = pack(model.post_residual_conv_layer)
+    for layer in (model.final_conv_layer1, model.final_conv_layer2):
+        layer.offset_conv = pack(layer.offset_conv)
+    for rrdb in model.residual_network:
+        for rdb in (
+            rrdb.residual_dense_block1,
+            rrdb.residual_dense_block2,
+            rrdb.residual_dense_block3,
+        ):
+            for name in ("conv_layer1", "conv_layer2", "conv_layer3", "conv_layer4"):
+                setattr(rdb, name, pack(getattr(rdb, name), LEAKY_SLOPE))
+            rdb.conv_layer5 = pack(rdb.conv_layer5, scale=rdb.residual_scaling)
+    return model
