@@ -124,7 +124,7 @@ def test_train_refuses_validation_regions_that_are_not_held_out(
 ):
     argv = ["train", "--synthetic", "20-21", "--validation-synthetic", validation]
     argv += ["--synthetic-shape", "16x16", "--output", str(tmp_path / "m.safetensors")]
-    argv += ["--run-dir", str(tmp_path / "run")]
+    argv += ["--run-dir", str(tmp_path / "run"), "--tiles", str(tmp_path / "tiles.zarr")]
     assert main(argv) == 1
     assert message in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # refused before the training tiles (and their cache)

@@ -47,24 +47,22 @@ def regions_from_args(
 
 def training_tiles(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
     """The tiles of ``train``'s regions, their train/validation split and a record of the data."""
-    regions = regions_from_args(args, train_on=True)
-    if args.blind_conditioning:
-        from xdeepbedmap.conditioning import blind
-
-        regions = [(blind(inputs), truth) for inputs, truth in regions]
+    # held-out regions first: bad seeds are refused before the training tiles (or their cache)
+    held_out = _validation_regions(args) if getattr(args, "validation_synthetic", None) else None
+    layout = TileLayout(stride=args.stride, min_coverage=args.min_coverage)
     # runs sharing one --tiles cache: one builds it, the others wait and reuse it
     with output_lock(args.tiles, wait=True) if args.tiles else contextlib.nullcontext():
         tiles = build_tiles(
-            regions,
+            _as_trained(args, regions_from_args(args, train_on=True)),
             store=args.tiles,
-            layout=TileLayout(stride=args.stride, min_coverage=args.min_coverage),
+            layout=layout,
             progress=True,
         )
     require_tiles(tiles, 2)  # says how much of each region the truth covers
-    if getattr(args, "validation_synthetic", None):
-        tiles, train_idx, val_idx = _with_validation_regions(args, tiles)
-    else:
+    if held_out is None:
         train_idx, val_idx = split_tiles(tiles.sizes["tile"], args.validation_fraction, args.seed)
+    else:
+        tiles, train_idx, val_idx = _append_held_out(tiles, build_tiles(held_out, layout=layout))
     print(f"{tiles.sizes['tile']} tiles: {len(train_idx)} for training, {len(val_idx)} validation")
     source = (
         {
@@ -83,8 +81,19 @@ def training_tiles(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, A
     return tiles, train_idx, val_idx, source
 
 
-def _with_validation_regions(args: argparse.Namespace, tiles: xr.Dataset) -> tuple[Any, Any, Any]:
-    """Append the tiles of held-out validation regions; train on all of ``tiles``.
+def _as_trained(
+    args: argparse.Namespace, regions: list[tuple[xr.Dataset, xr.DataArray]]
+) -> list[tuple[xr.Dataset, xr.DataArray]]:
+    """The regions as the network sees them: blind conditioning for a bed-only model."""
+    if not args.blind_conditioning:
+        return regions
+    from xdeepbedmap.conditioning import blind
+
+    return [(blind(inputs), truth) for inputs, truth in regions]
+
+
+def _validation_regions(args: argparse.Namespace) -> list[tuple[xr.Dataset, xr.DataArray]]:
+    """The held-out regions of ``--validation-synthetic``, checked to be held out.
 
     Validation tiles cut between training tiles of the same regions reward
     memorising each region's errors (docs/synthetic.md); tiles of other
@@ -102,16 +111,15 @@ def _with_validation_regions(args: argparse.Namespace, tiles: xr.Dataset) -> tup
             f"--validation-synthetic: seeds {shared} are also training seeds (--synthetic); "
             "validation regions must be held out"
         )
+    # training_regions refuses the demo region's seed
     regions = training_regions(seeds, parse_shape(args.synthetic_shape), world=args.synthetic_world)
-    if args.blind_conditioning:
-        from xdeepbedmap.conditioning import blind
+    return _as_trained(args, regions)
 
-        regions = [(blind(inputs), truth) for inputs, truth in regions]
-    layout = TileLayout(stride=args.stride, min_coverage=args.min_coverage)
-    held_out = build_tiles(regions, layout=layout)
+
+def _append_held_out(tiles: xr.Dataset, held_out: xr.Dataset) -> tuple[Any, Any, Any]:
+    """``tiles`` then ``held_out``, region ids apart; indices of the former, of the latter."""
     require_tiles(held_out, 1)
     n_train, n_regions = tiles.sizes["tile"], int(tiles["region"].max()) + 1
     held_out = held_out.assign(region=held_out["region"] + n_regions)
     combined = xr.concat([tiles, held_out], dim="tile", combine_attrs="drop_conflicts")
-    total = combined.sizes["tile"]
-    return combined, np.arange(n_train), np.arange(n_train, total)
+    return combined, np.arange(n_train), np.arange(n_train, combined.sizes["tile"])
