@@ -69,26 +69,20 @@ def resolve_ensemble(models: EnsembleLike) -> Ensemble:
     return read_ensemble(models)
 
 
-def _calibration(ensemble: Ensemble, calibration: Calibration | float | None) -> Calibration:
-    """The error model to apply: the caller's, else the ensemble's, else the bare spread."""
+def _calibration(
+    ensemble: Ensemble, calibration: Calibration | float | None
+) -> tuple[Calibration, str]:
+    """The error model to apply (the caller's, the ensemble's or the bare spread), its origin."""
     if calibration is None:
         calibration = ensemble.calibration
     if calibration is None:
-        return Calibration(1.0, "", 0)
+        return Calibration(1.0, "", 0), "uncalibrated"
     if isinstance(calibration, Calibration):
-        return calibration
+        return calibration, f"fitted on {calibration.fitted_on}: bed_std = {calibration.formula}"
     scale = float(calibration)
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"calibration must be a factor > 0, got {calibration!r}")
-    return Calibration(scale, "given by the caller", 0)
-
-
-def _origin(calibration: Calibration) -> str:
-    if not calibration.fitted_on:
-        return "uncalibrated"
-    if calibration.fitted_on == "given by the caller":
-        return calibration.fitted_on
-    return f"fitted on {calibration.fitted_on}: bed_std = {calibration.formula}"
+    return Calibration(scale, "given by the caller", 0), "given by the caller"
 
 
 def _calibrated(spread: np.ndarray, relief: np.ndarray | None, cal: Calibration) -> np.ndarray:
@@ -174,7 +168,7 @@ def superresolve_ensemble(
     """
     validate_inputs(ds)
     ensemble = resolve_ensemble(models)
-    cal = _calibration(ensemble, calibration)
+    cal, origin = _calibration(ensemble, calibration)
     plan = plan_run(
         ds,
         halo=halo,
@@ -201,7 +195,7 @@ def superresolve_ensemble(
     out = xr.Dataset(
         {
             "bed": as_bed(mean, plan, attrs),
-            "bed_std": as_bed(std, plan, _std_attrs(attrs, cal), "bed_std"),
+            "bed_std": as_bed(std, plan, _std_attrs(attrs, cal, origin), "bed_std"),
         }
     )
     if members:
@@ -232,14 +226,14 @@ def _ensemble_attrs(
     return attrs
 
 
-def _std_attrs(attrs: dict[str, Any], cal: Calibration) -> dict[str, Any]:
+def _std_attrs(attrs: dict[str, Any], cal: Calibration, origin: str) -> dict[str, Any]:
     std = dict(attrs)
     std["long_name"] = "bed elevation uncertainty (calibrated ensemble standard deviation, 250 m)"
-    std["calibrated"] = int(bool(cal.fitted_on))
+    std["calibrated"] = int(origin != "uncalibrated")
     std["std_scale"] = float(cal.std_scale)
     std["std_floor"] = float(cal.floor)
     std["relief_scale"] = float(cal.relief_scale)
-    std["calibration"] = _origin(cal)
+    std["calibration"] = origin
     return std
 
 
