@@ -280,9 +280,10 @@ def calibration_from_errors(
         raise EnsembleError(f"calibration: method must be one of {METHODS}, got {method!r}")
     described = f"{fitted_on} ({method})"
     n_pixels = int(_usable(errors, spread).sum())
-    scale = fit_std_scale(errors, spread, method if method in SCALE_METHODS else "variance")
-    if method in SCALE_METHODS:  # the refusals (no spread, no error) come with it
+    if method in SCALE_METHODS:
+        scale = fit_std_scale(errors, spread, method)
         return Calibration(std_scale=scale, fitted_on=described, n_pixels=n_pixels)
+    fit_std_scale(errors, spread, "variance")  # its refusals (no spread, no error), before the fit
     fit = fit_intervals if method == "intervals" else fit_likelihood
     floor, scale, relief_scale = fit(errors, spread, relief)
     return Calibration(scale, described, n_pixels, floor=floor, relief_scale=relief_scale)

@@ -126,6 +126,23 @@ def gaussian_nll(errors: np.ndarray, sigma: np.ndarray) -> float:
     return float(np.mean(2 * np.log(sigma) + (errors / sigma) ** 2) / 2)
 
 
+def _finite_pixels(*arrays: np.ndarray) -> list[np.ndarray]:
+    """float64 copies of ``arrays`` at the pixels where all are finite (at least 3 of them)."""
+    values = [np.asarray(a, dtype=np.float64) for a in arrays]
+    usable = np.logical_and.reduce([np.isfinite(v) for v in values])
+    if usable.sum() < 3:
+        raise ValueError(f"the error model needs at least 3 usable pixels, got {int(usable.sum())}")
+    return [v[usable] for v in values]
+
+
+def _factors(logs: np.ndarray) -> np.ndarray:
+    """The fitted factors from their logarithms, bounded to ``exp(+-30)``.
+
+    A degenerate sample (e.g. all-equal spreads) must not drive a factor to 0 or infinity.
+    """
+    return np.exp(np.clip(logs, -30.0, 30.0))
+
+
 def fit_likelihood(
     errors: np.ndarray, spread: np.ndarray, relief: np.ndarray | None = None
 ) -> tuple[float, float, float]:
@@ -145,30 +162,24 @@ def fit_likelihood(
     -------
     tuple of float
     """
-    errors, spread = np.asarray(errors, np.float64), np.asarray(spread, np.float64)
-    usable = np.isfinite(errors) & np.isfinite(spread)
-    if relief is not None:
-        relief = np.asarray(relief, np.float64)
-        usable &= np.isfinite(relief)
-    if usable.sum() < 3:
-        raise ValueError(f"fit_likelihood: {int(usable.sum())} usable pixels; need at least 3")
-    e, d = errors[usable], spread[usable]
-    h = relief[usable] if relief is not None else None
+    if relief is None:
+        (e, d), h = _finite_pixels(errors, spread), None
+    else:
+        e, d, h = _finite_pixels(errors, spread, relief)
     rms = float(np.sqrt(np.mean(e**2))) or 1.0
     d_rms = float(np.sqrt(np.mean(d**2))) or 1.0
 
     def loss(logs: np.ndarray) -> float:
-        # bounded: a degenerate sample (e.g. all-equal spreads) must not drive a factor to 0 or inf
-        floor, scale, rel = np.exp(np.clip(logs, -30.0, 30.0))
+        floor, scale, rel = _factors(logs)
         return gaussian_nll(e, calibrated_std(d, h, scale, floor, rel if h is not None else 0.0))
 
     start = np.log([rms / 2, rms / (2 * d_rms), 1.0])
     if h is None:
         fit = optimize.minimize(lambda p: loss(np.r_[p, 0.0]), start[:2], method="Nelder-Mead")
-        floor, scale = np.exp(np.clip(fit.x, -30.0, 30.0))
+        floor, scale = _factors(fit.x)
         return float(floor), float(scale), 0.0
     fit = optimize.minimize(loss, start, method="Nelder-Mead", options={"maxiter": 2000})
-    floor, scale, rel = np.exp(np.clip(fit.x, -30.0, 30.0))
+    floor, scale, rel = _factors(fit.x)
     return float(floor), float(scale), float(rel)
 
 
@@ -192,19 +203,17 @@ def fit_intervals(
     tuple of float
     """
     start = fit_likelihood(errors, spread, relief)
-    errors, spread, relief = (np.asarray(a, np.float64) for a in (errors, spread, relief))
-    usable = np.isfinite(errors) & np.isfinite(spread) & np.isfinite(relief)
-    e, d, h = errors[usable], spread[usable], relief[usable]
+    e, d, h = _finite_pixels(errors, spread, relief)
     levels = np.asarray(INTERVAL_LEVELS)
     widths = stats.norm.ppf(0.5 + levels / 2)  # z of each central interval
 
     def loss(logs: np.ndarray) -> float:
-        floor, scale, rel = np.exp(np.clip(logs, -30.0, 30.0))
+        floor, scale, rel = _factors(logs)
         sigma = calibrated_std(d, h, scale, floor, rel)
         ratio = np.abs(e) / sigma
         covered = np.array([np.mean(ratio <= w) for w in widths])
         return float(((covered - levels) ** 2).sum() + _LIKELIHOOD_WEIGHT * gaussian_nll(e, sigma))
 
     fit = optimize.minimize(loss, np.log(start), method="Nelder-Mead", options={"maxiter": 600})
-    floor, scale, rel = np.exp(np.clip(fit.x, -30.0, 30.0))
+    floor, scale, rel = _factors(fit.x)
     return float(floor), float(scale), float(rel)
