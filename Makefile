@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xdeepbedmap-installed
 
 .PHONY: install test lint demo demo-model demo-model-world demo-model-bed-only demo-ensemble \
+	demo-snapshots-world \
 	ablation bench clean
 
 $(PY):
@@ -66,6 +67,18 @@ WORLD_TRAIN := --synthetic $(WORLD_SEEDS) --validation-synthetic $(WORLD_VALIDAT
 demo-model-world: $(STAMP)
 	$(VENV)/bin/xdeepbedmap train $(WORLD_TRAIN) \
 		--run-dir $(DEMO_MODEL_RUN)-$(WORLD) --output runs/demo_model_$(WORLD).safetensors
+
+# A snapshot ensemble of the same run (issue 18): the last WORLD_SNAPSHOTS epochs'
+# generators of a WORLD_SNAPSHOT_EPOCHS-epoch WORLD_TRAIN run, then the
+# survey-distance trust fitted and the spread calibrated on held-out regions
+# (TRUST_SEEDS: neither trained on nor used to pick epochs, nor the demo region).
+WORLD_SNAPSHOT_EPOCHS ?= 4
+WORLD_SNAPSHOTS ?= 4
+TRUST_SEEDS ?= 312-323
+demo-snapshots-world: $(STAMP)
+	$(VENV)/bin/xdeepbedmap train $(WORLD_TRAIN) --epochs $(WORLD_SNAPSHOT_EPOCHS) \
+		--snapshots $(WORLD_SNAPSHOTS) --run-dir $(DEMO_MODEL_RUN)-snapshots-$(WORLD) \
+		--output runs/demo_ensemble_$(WORLD)
 
 # The bundled demo ensemble (docs/ensemble.md): four members of the demo model's
 # network, seeds 0-3 on bootstrap resamples of the WORLD_TRAIN tiles of the demo's

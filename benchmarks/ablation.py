@@ -14,10 +14,18 @@ truth of:
 - in world v2 (survey bed), RMSE against distance to the nearest survey pick
   for the model, bicubic (and the bed-only model).
 
+``--model`` may be a checkpoint or an ensemble folder (its member mean).
+With ``--blend`` (a :class:`xdeepbedmap.distance_blend.DistanceBlend` fitted on
+other regions, e.g. ``xdeepbedmap fit-blend``) the model and every variant are
+blended with the bicubic bed by distance to the nearest pick, and the
+unblended network gets its own row; ``--bed-only-blend`` does the same for the
+bed-only model.
+
 Prints Markdown tables and writes them with a figure (``--markdown``,
 ``--figure``; defaults under docs/, suffixed with the world).
 
     python benchmarks/ablation.py [--world v1] [--model PATH] [--bed-only-model PATH]
+        [--blend JSON] [--bed-only-blend JSON]
 """
 
 from __future__ import annotations
@@ -31,12 +39,14 @@ import numpy as np
 import xarray as xr
 
 from xdeepbedmap.baselines import bicubic
+from xdeepbedmap.blend_regions import predict_bed, region_distance
 from xdeepbedmap.catalog import DEMO_SEED, DEMO_SHAPE
 from xdeepbedmap.conditioning import CONDITIONING, blind, flatten, shuffle, smooth
+from xdeepbedmap.distance_blend import DistanceBlend, blend_by_distance
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import superresolve
 from xdeepbedmap.metrics import error_summary
-from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
+from xdeepbedmap.synthetic import WORLDS, make_region
 from xdeepbedmap.truth import align_truth
 
 DISTANCE_EDGES_KM = (0.0, 1.0, 2.0, 5.0, 10.0, np.inf)
@@ -57,16 +67,6 @@ def rmse(bed: xr.DataArray, truth: xr.DataArray) -> float:
     return float(error_summary(bed, truth)["rmse"])
 
 
-def distance_to_lines(truth: xr.DataArray, seed: int) -> np.ndarray:
-    """Distance (km) from every 250 m truth pixel centre to the nearest kept survey pick."""
-    from scipy.spatial import cKDTree
-
-    picks = survey_picks(truth, seed)
-    xx, yy = np.meshgrid(truth.x.values, truth.y.values)
-    dist, _ = cKDTree(picks[["x", "y"]].to_numpy()).query(np.column_stack([xx.ravel(), yy.ravel()]))
-    return dist.reshape(xx.shape) / 1e3
-
-
 def by_distance(beds: dict[str, xr.DataArray], truth: xr.DataArray, dist: np.ndarray) -> list:
     """Rows ``(lo, hi, share, {name: rmse})`` of RMSE binned by distance to the lines."""
     rows = []
@@ -81,31 +81,55 @@ def by_distance(beds: dict[str, xr.DataArray], truth: xr.DataArray, dist: np.nda
     return rows
 
 
+def _predictor(model: str | None, blend: str | None, distance: xr.DataArray | None, device: str):  # noqa: ANN202
+    """``predict(ds)``: the model's bed, blended by distance when ``blend`` is given."""
+    weights = DistanceBlend.load(blend) if blend else None
+
+    def predict(ds: xr.Dataset, raw: bool = False) -> xr.DataArray:
+        if model:
+            bed = predict_bed(ds, model, device=device).compute()
+        else:
+            bed = superresolve(ds, device=device).compute()
+        if weights is None or raw:
+            return bed
+        return blend_by_distance(bed, bicubic(ds).compute(), distance, weights)
+
+    return predict
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     inputs, truth = make_region(DEMO_SHAPE, seed=DEMO_SEED, **WORLDS[args.world])
     truth = align_truth(truth, validate_inputs(inputs))
-    kwargs = {"device": args.device}
+    survey = WORLDS[args.world]["bed_model"] == "survey"
+    distance = region_distance(truth, DEMO_SEED) if survey else None
+    if (args.blend or args.bed_only_blend) and distance is None:
+        raise SystemExit(f"--blend needs a survey world; {args.world} has no survey lines")
+    predict = _predictor(args.model, args.blend, distance, args.device)
     table = {"bicubic": ("-", rmse(bicubic(inputs).compute(), truth))}
     beds = {"bicubic": bicubic(inputs).compute()}
+    if args.blend:
+        beds["network"] = predict(inputs, raw=True)
+        table["network, unblended"] = ("-", rmse(beds["network"], truth))
     for label, (group, ds) in variants(inputs, args.sigmas).items():
         start = time.perf_counter()
-        bed = superresolve(ds, args.model, **kwargs).compute()
+        bed = predict(ds)
         table[label] = (group, rmse(bed, truth))
         if label == "model":
             beds["model"] = bed
         print(f"  {label}: {table[label][1]:.2f} m ({time.perf_counter() - start:.0f} s)")
     if args.bed_only_model:
-        bed = superresolve(blind(inputs), args.bed_only_model, **kwargs).compute()
+        bed_only = _predictor(args.bed_only_model, args.bed_only_blend, distance, args.device)
+        bed = bed_only(blind(inputs))
         table["bed-only model"] = ("-", rmse(bed, truth))
         beds["bed-only model"] = bed
-    rows = []
-    if WORLDS[args.world]["bed_model"] == "survey":
-        rows = by_distance(beds, truth, distance_to_lines(truth, DEMO_SEED))
+    rows = by_distance(beds, truth, distance.values) if survey else []
     return {"table": table, "distance": rows}
 
 
 def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
     model = args.model or "bundled demo model"
+    if args.blend:
+        model += f", blended by distance ({args.blend})"
     base = result["table"]["model"][1]
     lines = [
         f"World {args.world}, demo region {DEMO_SHAPE[0]}x{DEMO_SHAPE[1]} km (seed {DEMO_SEED}, "
@@ -166,6 +190,10 @@ def main() -> None:
     parser.add_argument("--world", default="v1", choices=sorted(WORLDS))
     parser.add_argument("--model", default=None, help="checkpoint (default: bundled demo model)")
     parser.add_argument("--bed-only-model", default=None, help="model trained on blind inputs")
+    parser.add_argument("--blend", default=None, help="distance blend (JSON) of --model")
+    parser.add_argument(
+        "--bed-only-blend", default=None, help="distance blend of the bed-only model"
+    )
     parser.add_argument("--sigmas", default="1,3,10", help="smoothing sigmas (km)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--markdown", default=None, help="default docs/ablation_<world>.md")

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from xdeepbedmap.cli import evaluate, inference, survey, training
+from xdeepbedmap.cli import blend, evaluate, inference, survey, training
 from xdeepbedmap.cli._args import glue_bbox
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_commands(sub)
     evaluate.add_commands(sub)
     survey.add_commands(sub)
+    blend.add_commands(sub)
     return parser
 
 

@@ -28,11 +28,11 @@ __all__ = [
 ]
 
 
-def check_ensemble_output(output: Path) -> None:
+def check_ensemble_output(output: Path, option: str = "--members K > 1") -> None:
     """Refuse an ``--output`` that cannot be an ensemble folder, before any tile is cut."""
     if output.suffix == ".safetensors" or (output.exists() and not output.is_dir()):
         raise ValueError(
-            f"--output {output}: with --members K > 1 this is an ensemble folder, "
+            f"--output {output}: with {option} this is an ensemble folder, "
             "not a .safetensors file"
         )
 

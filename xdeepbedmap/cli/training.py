@@ -31,6 +31,7 @@ from xdeepbedmap.training.regions import (
     open_holdouts,
     require_tiles,
 )
+from xdeepbedmap.training.snapshots import publish_snapshots
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
 
@@ -59,10 +60,16 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     output = Path(args.output)
+    if args.members > 1 and args.snapshots:
+        raise ValueError("--members and --snapshots: choose one way to make an ensemble")
     if args.members > 1:
         check_ensemble_output(output)
         return train_ensemble_from_args(args, _train_config(args), *training_tiles(args))
-    if output.suffix != ".safetensors":
+    if args.snapshots:
+        check_ensemble_output(output, "--snapshots K")
+        if args.snapshots > args.epochs:
+            raise ValueError(f"--snapshots {args.snapshots} > --epochs {args.epochs}")
+    elif output.suffix != ".safetensors":
         raise ValueError(f"--output {output}: expected a .safetensors checkpoint path")
     refuse_existing([output], args.overwrite)
     config = _train_config(args)
@@ -78,10 +85,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
         resume=not args.restart,
         metadata={"training_data": source, "tiles": int(tiles.sizes["tile"])},
         on_epoch=print_epoch,
+        snapshots=bool(args.snapshots),
     )
     if result.best_checkpoint is None:
         raise RuntimeError(f"no epoch finished; nothing to write (run folder {run_dir})")
     storage = "float16" if args.half else "float32"
+    if args.snapshots:
+        manifest = publish_snapshots(
+            run_dir,
+            result.history,
+            output,
+            args.snapshots,
+            storage=storage,
+            overwrite=args.overwrite,
+            metadata={"training_data": source},
+        )
+        print(f"  wrote {manifest} (last {args.snapshots} epochs; calibrate it next)")
+        return 0
     try:  # loads and verifies the run's best checkpoint: a damaged one is never published
         export_checkpoint(result.best_checkpoint, output, storage, overwrite=args.overwrite)
     except CheckpointError as err:
@@ -199,6 +219,12 @@ def _add_train(sub: Any) -> None:
         default=1,
         help="train an ensemble of this many generators (seeds --seed + k) into the --output "
         "folder, calibrated on the validation tiles (default 1: one generator)",
+    )
+    tr.add_argument(
+        "--snapshots",
+        type=at_least(2),
+        help="keep every epoch's generator and write the last K epochs as an ensemble "
+        "folder --output (a snapshot ensemble: one run, K members; calibrate it next)",
     )
     tr.add_argument(
         "--no-bootstrap",

@@ -40,6 +40,7 @@ __all__ = [
     "format_epoch",
     "input_scaling",
     "print_epoch",
+    "snapshot_path",
     "train",
 ]
 
@@ -47,6 +48,11 @@ STATE_FILE = "state.pt"
 BEST_FILE = "best.safetensors"
 METRICS_FILE = "metrics.csv"
 CURVE_FILE = "loss_curve.png"
+
+
+def snapshot_path(run_dir: str | PathLike[str], epoch: int) -> Path:
+    """Where ``train(..., snapshots=True)`` keeps the generator of ``epoch`` (1-based)."""
+    return Path(run_dir) / f"epoch_{epoch:03d}.safetensors"
 
 
 @dataclass
@@ -128,6 +134,7 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     metadata: dict[str, Any] | None = None,
+    snapshots: bool = False,
 ) -> TrainResult:
     """Train a generator (and discriminator) on tiles, checkpointing every epoch.
 
@@ -154,6 +161,9 @@ def train(
         to stop the run).
     metadata : dict, optional
         Extra facts stored in the best checkpoint (training data ...).
+    snapshots : bool
+        Also keep every epoch's generator as :func:`snapshot_path` (the
+        members of a snapshot ensemble, Huang et al. 2017).
 
     Returns
     -------
@@ -187,7 +197,7 @@ def train(
         row.update(
             evaluate_tiles(state.generator, val_tiles, state.discriminator, device=torch_device)
         )
-        _record_epoch(state, row, run, metadata)
+        _record_epoch(state, row, run, metadata, snapshots)
         if on_epoch is not None:
             on_epoch(epoch + 1, row)
     if state.history:
@@ -238,21 +248,27 @@ def _train_epoch(
 
 
 def _record_epoch(
-    state: RunState, row: dict[str, float], run: Path, metadata: dict[str, Any] | None
+    state: RunState,
+    row: dict[str, float],
+    run: Path,
+    metadata: dict[str, Any] | None,
+    snapshots: bool = False,
 ) -> None:
-    """Add ``row`` to the history, keep the best generator, save the state and metrics."""
+    """Add ``row`` to the history, keep the best generator, save the state and metrics.
+
+    The snapshot is written before the state, so a resumed run never lacks
+    the snapshot of an epoch its state counts as done.
+    """
     state.history.append(row)
     state.epochs_done += 1
+    facts = dict(
+        training=state.config.to_dict(), epoch=state.epochs_done, metrics=row, **(metadata or {})
+    )
+    if snapshots:
+        save_checkpoint(state.generator, snapshot_path(run, state.epochs_done), **facts)
     if row["val_rmse"] < state.best_rmse:
         state.best_rmse, state.since_best = row["val_rmse"], 0
-        save_checkpoint(
-            state.generator,
-            run / BEST_FILE,
-            training=state.config.to_dict(),
-            epoch=state.epochs_done,
-            metrics=row,
-            **(metadata or {}),
-        )
+        save_checkpoint(state.generator, run / BEST_FILE, **facts)
     else:
         state.since_best += 1
     state.save(run / STATE_FILE)

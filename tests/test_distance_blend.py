@@ -1,0 +1,160 @@
+"""The distance blend: fitted weights recover a known trust curve and blend lazily, chunk-free."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from xdeepbedmap.cli import main
+from xdeepbedmap.distance_blend import (
+    DistanceBlend,
+    blend_by_distance,
+    distance_to_points,
+    fit_distance_blend,
+)
+
+
+def _grid(values: np.ndarray, chunks: int | None = None) -> xr.DataArray:
+    ny, nx = values.shape
+    da = xr.DataArray(
+        values.astype(np.float32),
+        coords={"y": 1e6 - 250.0 * np.arange(ny), "x": 250.0 * np.arange(nx)},
+        dims=("y", "x"),
+        name="bed",
+    )
+    return da if chunks is None else da.chunk(chunks)
+
+
+def test_fit_recovers_a_known_trust_curve():
+    rng = np.random.default_rng(0)
+    n = 200_000
+    distance = rng.uniform(0, 30, n)
+    true_weight = np.clip(distance / 10, 0.1, 0.9)
+    baseline = rng.normal(0, 100, n)
+    residual = rng.normal(0, 50, n)
+    truth = baseline + true_weight * residual + rng.normal(0, 5, n)
+    blend = fit_distance_blend(baseline, baseline + residual, truth, distance)
+    assert all(np.diff(blend.weights) >= 0)
+    expected = np.clip(np.array(blend.knots_km) / 10, 0.1, 0.9)
+    # each knot's weight is the bin's mean weight; the bins are 1-15 km wide
+    assert np.allclose(blend.weights[:3], expected[:3], atol=0.05)
+    assert blend.weights[-1] == pytest.approx(0.9, abs=0.02)
+    assert blend.pixels == n
+
+
+def test_fit_is_monotone_and_bounded_when_the_data_are_not():
+    rng = np.random.default_rng(1)
+    n = 50_000
+    distance = rng.uniform(0, 12, n)
+    # the residual is anti-correlated with the error far out: the raw weight would be < 0
+    residual = rng.normal(0, 50, n)
+    sign = np.where(distance < 5, 1.5, -1.0)
+    truth = sign * residual
+    blend = fit_distance_blend(np.zeros(n), residual, truth, distance)
+    assert min(blend.weights) >= 0 and max(blend.weights) <= 1
+    assert all(np.diff(blend.weights) >= 0)
+
+
+def test_fit_refuses_mismatched_or_empty_input():
+    with pytest.raises(ValueError, match="differ in size"):
+        fit_distance_blend(np.zeros(5), np.zeros(5), np.zeros(5), np.zeros(4))
+    with pytest.raises(ValueError, match="finite pixels"):
+        fit_distance_blend(*(np.full(50, np.nan) for _ in range(4)))
+
+
+def test_weights_at_the_ends_and_in_between():
+    blend = DistanceBlend((1.0, 5.0), (0.2, 0.8))
+    w = blend.weight(np.array([0.0, 1.0, 3.0, 5.0, 50.0, np.nan]))
+    assert np.allclose(w[:5], [0.2, 0.2, 0.5, 0.8, 0.8]) and np.isnan(w[5])
+
+
+@pytest.mark.parametrize(
+    ("knots", "weights", "message"),
+    [((1.0, 0.5), (0.1, 0.2), "increase"), ((1.0,), (1.5,), r"\[0, 1\]"), ((), (), "length")],
+)
+def test_invalid_blends_are_refused(knots, weights, message):
+    with pytest.raises(ValueError, match=message):
+        DistanceBlend(knots, weights)
+
+
+def test_save_load_round_trip_and_foreign_files(tmp_path):
+    blend = DistanceBlend((0.5, 3.0, 20.0), (0.1, 0.6, 1.0), "test", 10)
+    assert DistanceBlend.load(blend.save(tmp_path / "b.json")) == blend
+    (tmp_path / "other.json").write_text(json.dumps({"members": []}))
+    with pytest.raises(ValueError, match="not a distance blend"):
+        DistanceBlend.load(tmp_path / "other.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="not a distance blend"):
+        DistanceBlend.load(tmp_path / "broken.json")
+
+
+def test_blend_is_lazy_exact_and_independent_of_chunks():
+    rng = np.random.default_rng(2)
+    shape = (40, 36)
+    pred, base = rng.normal(0, 100, shape), rng.normal(0, 100, shape)
+    dist = rng.uniform(0, 20, shape)
+    blend = DistanceBlend((1.0, 10.0), (0.0, 1.0))
+    whole = blend_by_distance(_grid(pred), _grid(base), _grid(dist), blend)
+    chunked = blend_by_distance(_grid(pred, 7), _grid(base, 11), _grid(dist, 13), blend)
+    assert chunked.chunks is not None
+    w = np.interp(dist, [1.0, 10.0], [0.0, 1.0])
+    expected = (base + w * (pred - base)).astype(np.float32)
+    assert np.allclose(whole.values, expected, atol=1e-3)
+    assert np.array_equal(whole.values, chunked.values)
+    assert "distance_blend" in whole.attrs and whole.dtype == np.float32
+
+
+def test_blend_refuses_inputs_on_another_grid():
+    a = _grid(np.zeros((8, 8)))
+    shifted = a.assign_coords(x=a.x + 250.0)
+    blend = DistanceBlend((1.0,), (0.5,))
+    with pytest.raises(ValueError, match="baseline is not on the prediction's grid"):
+        blend_by_distance(a, shifted, a, blend)
+    with pytest.raises(ValueError, match="distance_km is not on the prediction's grid"):
+        blend_by_distance(a, a, _grid(np.zeros((8, 9))), blend)
+
+
+def test_distance_to_points_is_exact_and_chunk_free():
+    like = _grid(np.zeros((30, 25)))
+    points = pd.DataFrame({"x": [0.0, 3000.0], "y": [1e6, 1e6 - 5000.0]})
+    whole = distance_to_points(points, like)
+    chunked = distance_to_points(points, like.chunk(7))
+    assert chunked.chunks is not None
+    assert np.array_equal(whole.values, chunked.values)
+    yy, xx = np.meshgrid(like.y.values, like.x.values, indexing="ij")
+    brute = (
+        np.minimum(np.hypot(xx - 0.0, yy - 1e6), np.hypot(xx - 3000.0, yy - (1e6 - 5000.0))) / 1e3
+    )
+    assert np.allclose(whole.values, brute, atol=1e-4)
+    with pytest.raises(ValueError, match="x and y columns"):
+        distance_to_points(pd.DataFrame({"lon": [0.0]}), like)
+
+
+def test_fit_blend_cli_refuses_a_world_without_survey_lines(tmp_path, capsys):
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"")
+    argv = ["fit-blend", "--model", str(model), "--synthetic", "300", "--synthetic-world", "v1"]
+    argv += ["--output", str(tmp_path / "b.json")]
+    assert main(argv) == 1
+    assert "has no survey lines" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_fit_blend_cli_fits_and_writes_beside_the_checkpoint(tmp_path, capsys):
+    import shutil
+
+    from xdeepbedmap.model_store import BUNDLED_MODEL
+
+    model = tmp_path / "demo.safetensors"
+    shutil.copy(BUNDLED_MODEL, model)
+    argv = ["fit-blend", "--model", str(model), "--synthetic", "300", "--synthetic-shape", "24x24"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    blend = DistanceBlend.load(tmp_path / "demo.blend.json")
+    assert "residual weight by distance" in out and blend.pixels > 5000
+    assert main(argv) == 1  # exists: refused without --overwrite
+    assert "--overwrite" in capsys.readouterr().err

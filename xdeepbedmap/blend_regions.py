@@ -1,0 +1,105 @@
+"""Fit a :class:`~xdeepbedmap.distance_blend.DistanceBlend` on whole synthetic regions.
+
+Regions are super-resolved whole (default halo, window and chunks), as the
+blend will be applied, and compared with their 250 m truth; the distance of
+each output pixel is taken to the picks of the survey that made the region's
+1 km bed (:func:`xdeepbedmap.synthetic.survey_picks`, same seed). Use seeds
+no model trained on or picked its epochs with, and never the region the
+result is judged on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from xdeepbedmap.baselines import bicubic
+from xdeepbedmap.distance_blend import DistanceBlend, distance_to_points, fit_distance_blend
+from xdeepbedmap.grids import validate_inputs
+from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
+from xdeepbedmap.truth import align_truth
+
+__all__ = ["fit_blend_on_regions", "predict_bed", "region_distance"]
+
+
+def predict_bed(inputs: xr.Dataset, model: str | PathLike[str], **kwargs: Any) -> xr.DataArray:
+    """The network's bed: one checkpoint, or the member mean of an ensemble folder.
+
+    ``kwargs`` go to ``superresolve`` (or ``superresolve_ensemble``).
+    """
+    if Path(model).is_dir():
+        from xdeepbedmap.ensemble import superresolve_ensemble
+
+        return superresolve_ensemble(inputs, model, **kwargs)["bed"]
+    from xdeepbedmap.inference import superresolve
+
+    return superresolve(inputs, model, **kwargs)
+
+
+def region_distance(
+    truth: xr.DataArray, seed: int, like: xr.DataArray | None = None
+) -> xr.DataArray:
+    """Distance (km) to the picks of region ``seed``'s survey, on ``like`` (default ``truth``)."""
+    return distance_to_points(survey_picks(truth, seed), truth if like is None else like)
+
+
+def fit_blend_on_regions(
+    model: str | PathLike[str],
+    seeds: Sequence[int],
+    *,
+    world: str = "v2",
+    shape: tuple[int, int] = (80, 80),
+    progress: bool = False,
+) -> DistanceBlend:
+    """Fit the blend of ``model`` on the synthetic regions ``seeds`` of ``world``.
+
+    Parameters
+    ----------
+    model : path
+        A checkpoint or an ensemble folder (its member mean is blended).
+    seeds : sequence of int
+        Region seeds, held out of the model's training and epoch choice.
+    world : str
+        A world of :data:`xdeepbedmap.synthetic.WORLDS` whose 1 km bed is
+        gridded from a survey (``bed_model="survey"``).
+    shape : tuple of int
+        Base pixels of each region.
+    progress : bool
+        Show a progress bar over the regions.
+
+    Returns
+    -------
+    DistanceBlend
+    """
+    from tqdm.auto import tqdm
+
+    if WORLDS[world].get("bed_model") != "survey":
+        raise ValueError(
+            f"world {world!r} has no survey lines (bed_model {WORLDS[world].get('bed_model')!r}); "
+            "a distance blend needs a world whose 1 km bed is gridded from a survey"
+        )
+    if not seeds:
+        raise ValueError("fit_blend_on_regions: no seeds given")
+    parts: list[list[np.ndarray]] = [[], [], [], []]
+    for seed in tqdm(seeds, desc="blend regions", unit="region", disable=not progress):
+        inputs, truth = make_region(shape, seed=seed, **WORLDS[world])
+        truth = align_truth(truth, validate_inputs(inputs))
+        arrays = (
+            bicubic(inputs).compute(),
+            predict_bed(inputs, model).compute(),
+            truth,
+            region_distance(truth, seed),
+        )
+        for part, array in zip(parts, arrays, strict=True):
+            part.append(np.asarray(array.values, dtype=np.float64).ravel())
+    seeds_text = f"{min(seeds)}-{max(seeds)}" if len(seeds) > 1 else str(seeds[0])
+    return fit_distance_blend(
+        *(np.concatenate(part) for part in parts),
+        fitted_on=f"{len(seeds)} world-{world} regions {shape[0]}x{shape[1]} km "
+        f"(seeds {seeds_text}), model {Path(model).name}",
+    )

@@ -1,0 +1,68 @@
+"""``xdeepbedmap fit-blend``: fit the distance blend of a model on held-out synthetic regions."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from xdeepbedmap.cli._args import parse_seeds, parse_shape, refuse_existing
+from xdeepbedmap.distance_blend import BLEND_FILE
+from xdeepbedmap.synthetic import WORLDS
+
+__all__ = ["add_commands"]
+
+
+def _default_output(model: Path) -> Path:
+    """In an ensemble folder, else beside the checkpoint (``x.safetensors``: ``x.blend.json``)."""
+    return model / BLEND_FILE if model.is_dir() else model.with_suffix(".blend.json")
+
+
+def _cmd_fit_blend(args: argparse.Namespace) -> int:
+    from xdeepbedmap.blend_regions import fit_blend_on_regions
+
+    model = Path(args.model)
+    if not model.exists():
+        raise FileNotFoundError(f"--model {model}: no such checkpoint or ensemble folder")
+    output = Path(args.output) if args.output else _default_output(model)
+    refuse_existing([output], args.overwrite)
+    seeds = parse_seeds(args.synthetic)
+    started = time.perf_counter()
+    blend = fit_blend_on_regions(
+        model,
+        seeds,
+        world=args.synthetic_world,
+        shape=parse_shape(args.synthetic_shape),
+        progress=True,
+    )
+    blend.save(output)
+    print(f"{blend.describe()}\n  fitted on {blend.fitted_on}, {blend.pixels} pixels, "
+          f"{time.perf_counter() - started:.0f} s\n  wrote {output}")  # fmt: skip
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``fit-blend``."""
+    fb = sub.add_parser(
+        "fit-blend",
+        help="fit how much to trust a model's residual against distance to the survey lines",
+        description="Super-resolve whole held-out synthetic regions of a survey world with "
+        "the model (or an ensemble folder's member mean), and fit w(d), the least-squares "
+        "weight of its residual over the bicubic bed against distance d to the nearest survey "
+        "pick (xdeepbedmap.distance_blend). Use seeds the model never trained on or picked "
+        "epochs with, and not the region you will judge it on.",
+    )
+    fb.add_argument("--model", required=True, help="checkpoint or ensemble folder")
+    fb.add_argument("--synthetic", required=True, help="region seeds, e.g. 312-323")
+    fb.add_argument("--synthetic-shape", default="80x80", help="base px per region (default 80x80)")
+    fb.add_argument(
+        "--synthetic-world", default="v2", choices=sorted(WORLDS), help="a world with survey lines"
+    )
+    fb.add_argument(
+        "--output",
+        help=f"JSON to write (default: MODEL/{BLEND_FILE} for an ensemble folder, "
+        "MODEL.blend.json beside a checkpoint)",
+    )
+    fb.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    fb.set_defaults(func=_cmd_fit_blend)
