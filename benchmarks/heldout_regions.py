@@ -3,10 +3,13 @@
 Each region is made with :func:`xdeepbedmap.synthetic.make_region` and
 super-resolved whole (default halo, window and chunks), so the figures are
 what a user gets, not tile scores. Use seeds no model trained on (the
-validation seeds of ``make demo-model-world`` are 300-311).
+validation seeds of ``make demo-model-world`` are 300-311). ``--model`` may be
+an ensemble folder (its member mean); ``--blend`` adds a column for the bed
+blended by distance to the survey picks (:mod:`xdeepbedmap.distance_blend`;
+fit it on other seeds than these).
 
     python benchmarks/heldout_regions.py --model runs/demo_model_v2.safetensors \
-        --world v2 --seeds 300-311 --shape 80
+        --world v2 --seeds 300-311 --shape 80 [--blend BLEND.json]
 """
 
 from __future__ import annotations
@@ -21,22 +24,27 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xdeepbedmap.baselines import bicubic  # noqa: E402
+from xdeepbedmap.blend_regions import predict_bed, region_distance  # noqa: E402
 from xdeepbedmap.cli._args import parse_seeds  # noqa: E402
+from xdeepbedmap.distance_blend import DistanceBlend, blend_by_distance  # noqa: E402
 from xdeepbedmap.grids import validate_inputs  # noqa: E402
-from xdeepbedmap.inference import superresolve  # noqa: E402
 from xdeepbedmap.metrics import error_summary  # noqa: E402
 from xdeepbedmap.synthetic import WORLDS, make_region  # noqa: E402
 from xdeepbedmap.truth import align_truth  # noqa: E402
 
 
-def region_rmse(model: str, world: str, seed: int, shape: int) -> tuple[float, float]:
-    """``(bicubic, model)`` RMSE (m) on one whole synthetic region."""
+def region_rmse(
+    model: str, world: str, seed: int, shape: int, blend: DistanceBlend | None = None
+) -> tuple[float, ...]:
+    """``(bicubic, model[, blended])`` RMSE (m) on one whole synthetic region."""
     inputs, truth = make_region((shape, shape), seed=seed, **WORLDS[world])
     truth = align_truth(truth, validate_inputs(inputs))
-    return (
-        float(error_summary(bicubic(inputs).compute(), truth)["rmse"]),
-        float(error_summary(superresolve(inputs, model).compute(), truth)["rmse"]),
-    )
+    base = bicubic(inputs).compute()
+    bed = predict_bed(inputs, model).compute()
+    beds = [base, bed]
+    if blend is not None:
+        beds.append(blend_by_distance(bed, base, region_distance(truth, seed, bed), blend))
+    return tuple(float(error_summary(b, truth)["rmse"]) for b in beds)
 
 
 def main() -> None:
@@ -46,16 +54,26 @@ def main() -> None:
     parser.add_argument("--seeds", default="300-311")
     parser.add_argument("--shape", type=int, default=80, help="base px per side")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--blend", help="distance blend (JSON) of --model: adds a column")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print("| seed | bicubic RMSE (m) | model RMSE (m) | change |\n|---|---:|---:|---:|")
+    blend = DistanceBlend.load(args.blend) if args.blend else None
+    head = "| seed | bicubic RMSE (m) | model RMSE (m) | change |"
+    rule = "|---|---:|---:|---:|"
+    if blend is not None:
+        head, rule = head + " blended RMSE (m) | change |", rule + "---:|---:|"
+    print(f"{head}\n{rule}")
+
+    def row(label: str, values: np.ndarray) -> str:
+        cells = [f"{values[0]:.1f}"]
+        cells += [f"{v:.1f} | {v / values[0] - 1:+.1%}" for v in values[1:]]
+        return f"| {label} | " + " | ".join(cells) + " |"
+
     rows = []
     for seed in parse_seeds(args.seeds):
-        b, m = region_rmse(args.model, args.world, seed, args.shape)
-        rows.append((b, m))
-        print(f"| {seed} | {b:.1f} | {m:.1f} | {m / b - 1:+.1%} |", flush=True)
-    mean = np.mean(rows, axis=0)
-    print(f"| mean | {mean[0]:.1f} | {mean[1]:.1f} | {mean[1] / mean[0] - 1:+.1%} |")
+        rows.append(region_rmse(args.model, args.world, seed, args.shape, blend))
+        print(row(str(seed), np.array(rows[-1])), flush=True)
+    print(row("mean", np.mean(rows, axis=0)))
 
 
 if __name__ == "__main__":

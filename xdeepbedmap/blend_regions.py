@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from xdeepbedmap.baselines import bicubic
+from xdeepbedmap.conditioning import blind
 from xdeepbedmap.distance_blend import DistanceBlend, distance_to_points, fit_distance_blend
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
@@ -54,6 +55,7 @@ def fit_blend_on_regions(
     *,
     world: str = "v2",
     shape: tuple[int, int] = (80, 80),
+    blind_conditioning: bool = False,
     progress: bool = False,
 ) -> DistanceBlend:
     """Fit the blend of ``model`` on the synthetic regions ``seeds`` of ``world``.
@@ -69,6 +71,9 @@ def fit_blend_on_regions(
         gridded from a survey (``bed_model="survey"``).
     shape : tuple of int
         Base pixels of each region.
+    blind_conditioning : bool
+        Run the model on blind inputs (:func:`xdeepbedmap.conditioning.blind`):
+        for a bed-only model trained with ``--blind-conditioning``.
     progress : bool
         Show a progress bar over the regions.
 
@@ -91,7 +96,7 @@ def fit_blend_on_regions(
         truth = align_truth(truth, validate_inputs(inputs))
         arrays = (
             bicubic(inputs).compute(),
-            predict_bed(inputs, model).compute(),
+            predict_bed(blind(inputs) if blind_conditioning else inputs, model).compute(),
             truth,
             region_distance(truth, seed),
         )
@@ -101,5 +106,6 @@ def fit_blend_on_regions(
     return fit_distance_blend(
         *(np.concatenate(part) for part in parts),
         fitted_on=f"{len(seeds)} world-{world} regions {shape[0]}x{shape[1]} km "
-        f"(seeds {seeds_text}), model {Path(model).name}",
+        f"(seeds {seeds_text}), model {Path(model).name}"
+        + (" on blind inputs" if blind_conditioning else ""),
     )

@@ -29,6 +29,7 @@ import json
 from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,6 @@ from xdeepbedmap.atomic import atomic_path
 
 __all__ = [
     "DEFAULT_EDGES_KM",
-    "BLEND_FILE",
     "DistanceBlend",
     "blend_by_distance",
     "distance_to_points",
@@ -47,8 +47,6 @@ __all__ = [
 
 #: Distance bins (km) of the fit: finer near the lines, where the weight changes fastest.
 DEFAULT_EDGES_KM = (0.0, 1.0, 2.0, 3.5, 5.0, 7.5, 10.0, 15.0, np.inf)
-#: Name of the fitted blend inside an ensemble folder.
-BLEND_FILE = "distance_blend.json"
 _FORMAT = 1
 
 
@@ -92,11 +90,29 @@ class DistanceBlend:
         w = np.interp(d, self.knots_km, self.weights)
         return np.where(np.isnan(d), np.nan, w).astype(np.float32)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable record (what :meth:`save` writes)."""
+        return {"format": _FORMAT, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, record: Any, where: str = "record") -> DistanceBlend:
+        """The blend of a :meth:`to_dict` record; anything else is refused."""
+        if not isinstance(record, dict) or record.get("format") != _FORMAT:
+            raise ValueError(f"{where}: not a distance blend of format {_FORMAT}")
+        try:
+            return cls(
+                tuple(float(k) for k in record["knots_km"]),
+                tuple(float(w) for w in record["weights"]),
+                str(record.get("fitted_on", "")),
+                int(record.get("pixels", 0)),
+            )
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{where}: not a distance blend ({err!r})") from err
+
     def save(self, path: str | PathLike[str]) -> Path:
         """Write the blend as JSON, atomically (a reader sees the old or the new file)."""
-        record = {"format": _FORMAT, **asdict(self)}
         with atomic_path(path, overwrite=True) as staged:
-            staged.write_text(json.dumps(record, indent=2) + "\n")
+            staged.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         return Path(path)
 
     @classmethod
@@ -106,14 +122,7 @@ class DistanceBlend:
             record = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"{path}: not a distance blend ({err})") from err
-        if not isinstance(record, dict) or record.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not a distance blend of format {_FORMAT}")
-        return cls(
-            tuple(record["knots_km"]),
-            tuple(record["weights"]),
-            str(record.get("fitted_on", "")),
-            int(record.get("pixels", 0)),
-        )
+        return cls.from_dict(record, str(path))
 
     def describe(self) -> str:
         """One line: the weight at each knot."""

@@ -8,15 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from xdeepbedmap.cli._args import parse_seeds, parse_shape, refuse_existing
-from xdeepbedmap.distance_blend import BLEND_FILE
 from xdeepbedmap.synthetic import WORLDS
 
 __all__ = ["add_commands"]
-
-
-def _default_output(model: Path) -> Path:
-    """In an ensemble folder, else beside the checkpoint (``x.safetensors``: ``x.blend.json``)."""
-    return model / BLEND_FILE if model.is_dir() else model.with_suffix(".blend.json")
 
 
 def _cmd_fit_blend(args: argparse.Namespace) -> int:
@@ -25,8 +19,20 @@ def _cmd_fit_blend(args: argparse.Namespace) -> int:
     model = Path(args.model)
     if not model.exists():
         raise FileNotFoundError(f"--model {model}: no such checkpoint or ensemble folder")
-    output = Path(args.output) if args.output else _default_output(model)
-    refuse_existing([output], args.overwrite)
+    in_manifest = model.is_dir() and not args.output
+    recalibrate = False
+    if in_manifest:  # complete and intact, and not already blended unless asked
+        from xdeepbedmap.ensemble.store import read_ensemble
+
+        ensemble = read_ensemble(model)
+        recalibrate = ensemble.calibration is not None and ensemble.calibration.blended
+        if ensemble.blend is not None and not args.overwrite:
+            raise FileExistsError(
+                f"--model {model} already has a distance blend; pass --overwrite to refit it"
+            )
+    output = Path(args.output) if args.output else model.with_suffix(".blend.json")
+    if not in_manifest:
+        refuse_existing([output], args.overwrite)
     seeds = parse_seeds(args.synthetic)
     started = time.perf_counter()
     blend = fit_blend_on_regions(
@@ -34,11 +40,19 @@ def _cmd_fit_blend(args: argparse.Namespace) -> int:
         seeds,
         world=args.synthetic_world,
         shape=parse_shape(args.synthetic_shape),
+        blind_conditioning=args.blind_conditioning,
         progress=True,
     )
-    blend.save(output)
+    if in_manifest:
+        from xdeepbedmap.ensemble.store import set_distance_blend
+
+        output = set_distance_blend(model, blend)
+        note = " (its calibration was for the old blend and is dropped: recalibrate)"
+        note = note if recalibrate else ""
+    else:
+        output, note = blend.save(output), ""
     print(f"{blend.describe()}\n  fitted on {blend.fitted_on}, {blend.pixels} pixels, "
-          f"{time.perf_counter() - started:.0f} s\n  wrote {output}")  # fmt: skip
+          f"{time.perf_counter() - started:.0f} s\n  wrote {output}{note}")  # fmt: skip
     return 0
 
 
@@ -61,8 +75,13 @@ def add_commands(sub: Any) -> None:
     )
     fb.add_argument(
         "--output",
-        help=f"JSON to write (default: MODEL/{BLEND_FILE} for an ensemble folder, "
+        help="JSON to write (default: into the manifest of an ensemble folder, "
         "MODEL.blend.json beside a checkpoint)",
+    )
+    fb.add_argument(
+        "--blind-conditioning",
+        action="store_true",
+        help="run the model on blind inputs (a bed-only model trained with --blind-conditioning)",
     )
     fb.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     fb.set_defaults(func=_cmd_fit_blend)

@@ -15,6 +15,7 @@ from typing import Any
 
 from xdeepbedmap.cli._args import add_region_options, at_least, fraction, parse_seeds
 from xdeepbedmap.ensemble.calibration import METHODS
+from xdeepbedmap.synthetic import WORLDS
 from xdeepbedmap.training.config import TrainConfig
 from xdeepbedmap.training.dataset import TileDataset
 from xdeepbedmap.training.ensemble import EnsembleResult, MemberResult, train_ensemble
@@ -32,8 +33,7 @@ def check_ensemble_output(output: Path, option: str = "--members K > 1") -> None
     """Refuse an ``--output`` that cannot be an ensemble folder, before any tile is cut."""
     if output.suffix == ".safetensors" or (output.exists() and not output.is_dir()):
         raise ValueError(
-            f"--output {output}: with {option} this is an ensemble folder, "
-            "not a .safetensors file"
+            f"--output {output}: with {option} this is an ensemble folder, not a .safetensors file"
         )
 
 
@@ -170,7 +170,25 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                 f"--synthetic-world {args.synthetic_world}: the members trained on world "
                 f"{trained['synthetic_world']}"
             )
+    if ensemble.blend is not None and not args.synthetic:
+        raise ValueError(
+            f"--ensemble {args.ensemble} has a distance blend: calibrate it on --synthetic "
+            "regions of a survey world, whose picks are known"
+        )
+    if ensemble.blend is not None and WORLDS[args.synthetic_world]["bed_model"] != "survey":
+        raise ValueError(
+            f"--synthetic-world {args.synthetic_world} has no survey lines, and --ensemble "
+            f"{args.ensemble} has a distance blend: calibrate it on a survey world (v2)"
+        )
     regions = regions_from_args(args, train_on=True)
+    surveys = None
+    if ensemble.blend is not None:
+        from xdeepbedmap.synthetic import survey_picks
+
+        seeds = parse_seeds(args.synthetic)
+        surveys = [
+            survey_picks(truth, seed) for seed, (_, truth) in zip(seeds, regions, strict=True)
+        ]
     described = f"synthetic seeds {args.synthetic}" if args.synthetic else str(args.catalog)
     calibration = calibrate_on_regions(
         ensemble,
@@ -178,6 +196,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         method=args.method,
         fitted_on=f"{len(regions)} held-out regions of {described}",
         progress=True,
+        surveys=surveys,
         device=args.device,
     )
     before = ensemble.calibration.formula if ensemble.calibration else "spread (uncalibrated)"

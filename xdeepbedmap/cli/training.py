@@ -98,7 +98,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             args.snapshots,
             storage=storage,
             overwrite=args.overwrite,
-            metadata={"training_data": source},
+            metadata={"data": {"training_data": source}},
         )
         print(f"  wrote {manifest} (last {args.snapshots} epochs; calibrate it next)")
         return 0

@@ -6,6 +6,13 @@ masking, cropping and CRS (all from :mod:`xdeepbedmap.run_plan`), with one
 task per input block running every member on each window batch
 (:func:`xdeepbedmap.kernel.superresolve_block_members`). The mean and the
 standard deviation are then taken per block over the member axis.
+
+Given the survey picks (``survey=``) and an ensemble with a distance blend
+(:mod:`xdeepbedmap.distance_blend`), every member is blended with the bicubic
+bed by distance to the nearest pick before the statistics: the mean becomes
+``b + w (mean - b)`` and the spread ``w spread`` (the blend is linear), and
+the relief is taken of the blended mean. This happens on the uncropped grid,
+so the relief still sees its context across a requested region's edge.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from typing import Any, cast
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 
+from xdeepbedmap.distance_blend import DistanceBlend, distance_to_points
 from xdeepbedmap.ensemble.spread_model import RELIEF_DEPTH, calibrated_std, local_relief
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
@@ -91,10 +100,9 @@ def _calibrated(spread: np.ndarray, relief: np.ndarray | None, cal: Calibration)
     )
 
 
-def _std(stack: da.Array, mean: da.Array, cal: Calibration) -> da.Array:
+def _std(spread: da.Array, mean: da.Array, cal: Calibration) -> da.Array:
     """The calibrated standard deviation, lazily (the relief reads RELIEF_DEPTH px around)."""
     # float64 until the end; with floor = relief_scale = 0, sqrt((s d)**2) is s d exactly
-    spread = stack.map_blocks(_member_spread, drop_axis=0, dtype=np.float64)
     relief = None
     if cal.relief_scale:
         relief = mean.map_overlap(
@@ -129,6 +137,7 @@ def superresolve_ensemble(
     resources: dict[str, float] | None = None,
     quality: bool = False,
     ice_mask: bool | None = None,
+    survey: pd.DataFrame | None = None,
 ) -> xr.Dataset:
     """Super-resolve with every member of an ensemble: mean bed and calibrated spread.
 
@@ -148,6 +157,11 @@ def superresolve_ensemble(
         Also return each member's bed as ``bed_members`` on a ``member`` dim.
     halo, window, batch_size, device, dtype, chunks, resources, quality, ice_mask
         As :func:`xdeepbedmap.inference.superresolve`.
+    survey : pandas.DataFrame, optional
+        The bed picks (``x``, ``y`` in the inputs' CRS, e.g. from
+        :func:`xdeepbedmap.survey.read_points`): blend the members by
+        distance to them with the ensemble's ``blend`` (module docstring).
+        Required when the calibration was fitted on blended output.
 
     Returns
     -------
@@ -165,10 +179,17 @@ def superresolve_ensemble(
     -----
     OneMemberWarning
         When the ensemble has one member.
+
+    Raises
+    ------
+    ValueError
+        ``survey`` given to an ensemble without a blend, or missing for a
+        calibration fitted on blended output.
     """
     validate_inputs(ds)
     ensemble = resolve_ensemble(models)
     cal, origin = _calibration(ensemble, calibration)
+    _check_blend(ensemble, cal, survey)
     plan = plan_run(
         ds,
         halo=halo,
@@ -191,7 +212,15 @@ def superresolve_ensemble(
     attrs = _ensemble_attrs(ensemble, specs, plan.halo, plan.window, models, ds)
     attrs["ice_mask_applied"] = int(plan.use_ice)
     mean = stack.map_blocks(_member_mean, drop_axis=0, dtype=np.float32)
-    std = _std(stack, mean, cal)
+    spread = stack.map_blocks(_member_spread, drop_axis=0, dtype=np.float64)
+    if survey is not None:
+        assert ensemble.blend is not None  # _check_blend
+        weight, base = _blend_terms(ds, survey, ensemble.blend, mean.chunks)
+        mean = _blended(mean, base, weight)
+        spread = weight * spread
+        stack = _blended(stack, base[None], weight[None]) if members else stack
+        attrs["distance_blend"] = ensemble.blend.describe()
+    std = _std(spread, mean, cal)
     out = xr.Dataset(
         {
             "bed": as_bed(mean, plan, attrs),
@@ -204,6 +233,40 @@ def superresolve_ensemble(
         out["filled_fraction"] = filled_fraction(plan.work, plan.halo)
     cropped = cast(xr.Dataset, crop_to_region(out, ds))
     return cropped.compute() if ds["bed"].chunks is None else cropped
+
+
+def _check_blend(ensemble: Ensemble, cal: Calibration, survey: pd.DataFrame | None) -> None:
+    """Refuse a survey without a blend, and a blended calibration without a survey."""
+    if survey is not None and ensemble.blend is None:
+        raise ValueError(
+            f"ensemble {ensemble.source}: survey points given but it has no distance blend; "
+            "fit one with `xdeepbedmap fit-blend --model FOLDER`"
+        )
+    if survey is None and cal.blended:
+        raise ValueError(
+            f"ensemble {ensemble.source}: its calibration was fitted on the bed blended by "
+            "distance to the survey picks; pass survey= (the picks), or calibration= one "
+            "that holds for the unblended mean"
+        )
+
+
+def _blended(bed: da.Array, base: da.Array, weight: da.Array) -> da.Array:
+    """``base + weight (bed - base)``; ``bed`` itself where the bicubic bed is unknown."""
+    return da.where(da.isnan(base), bed, base + weight * (bed - base)).astype(np.float32)
+
+
+def _blend_terms(
+    ds: xr.Dataset, survey: pd.DataFrame, blend: DistanceBlend, chunks: tuple
+) -> tuple[da.Array, da.Array]:
+    """The blend weight and the bicubic bed on the uncropped output grid, in ``chunks``."""
+    from xdeepbedmap.baselines import bicubic
+
+    base = bicubic(ds)
+    data = base.data if isinstance(base.data, da.Array) else da.from_array(base.data)
+    base = base.copy(data=data.rechunk(chunks))
+    distance = distance_to_points(survey, base)
+    weight = distance.data.map_blocks(blend.weight, dtype=np.float32)
+    return weight, base.data
 
 
 def _ensemble_attrs(

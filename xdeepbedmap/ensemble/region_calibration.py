@@ -10,9 +10,11 @@ chunks) avoids calibrating one thing and shipping another.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from xdeepbedmap.ensemble.calibration import calibration_from_errors
@@ -32,7 +34,8 @@ def errors_on_region(
 
     Only pixels where all three are finite are returned (flat float64 arrays).
     """
-    bare = Ensemble(ensemble.members, None, ensemble.source)  # the spread itself: scale 1
+    # the spread itself (scale 1), blended like the output when a survey is passed
+    bare = Ensemble(ensemble.members, None, ensemble.source, blend=ensemble.blend)
     out = superresolve_ensemble(inputs, bare, **superresolve_kwargs).compute()
     aligned = align_truth(truth, validate_inputs(inputs))
     pixel = abs(float(out.x[1] - out.x[0]))
@@ -52,6 +55,7 @@ def calibrate_on_regions(
     method: str = "intervals",
     fitted_on: str | None = None,
     progress: bool = False,
+    surveys: Sequence[pd.DataFrame] | None = None,
     **superresolve_kwargs: Any,
 ) -> Calibration:
     """Fit the ensemble's :class:`Calibration` on held-out ``(inputs, truth)`` regions.
@@ -70,6 +74,10 @@ def calibrate_on_regions(
         What the regions are, for the record (default: their count).
     progress : bool
         Show a progress bar over the regions.
+    surveys : sequence of pandas.DataFrame, optional
+        Each region's survey picks: the calibration is then fitted on the
+        output blended by distance to them (the ensemble needs a blend) and
+        marked ``blended``.
     **superresolve_kwargs
         ``halo``, ``window``, ``chunks``, ``device`` ... as for inference.
 
@@ -80,10 +88,20 @@ def calibrate_on_regions(
     from tqdm.auto import tqdm
 
     members = resolve_ensemble(ensemble)
+    if surveys is not None and len(surveys) != len(regions):
+        raise ValueError(f"{len(surveys)} surveys for {len(regions)} regions")
+    picks = list(surveys) if surveys is not None else [None] * len(regions)
     parts = [
-        errors_on_region(members, inputs, truth, **superresolve_kwargs)
-        for inputs, truth in tqdm(regions, desc="calibration regions", disable=not progress)
+        errors_on_region(members, inputs, truth, survey=survey, **superresolve_kwargs)
+        for (inputs, truth), survey in tqdm(
+            list(zip(regions, picks, strict=True)),
+            desc="calibration regions",
+            disable=not progress,
+        )
     ]
     errors, spread, relief = (np.concatenate(column) for column in zip(*parts, strict=True))
     described = fitted_on or f"{len(regions)} held-out regions"
-    return calibration_from_errors(errors, spread, relief, method, described)
+    if surveys is not None:
+        described += ", blended by distance to the survey picks"
+    calibration = calibration_from_errors(errors, spread, relief, method, described)
+    return replace(calibration, blended=surveys is not None)

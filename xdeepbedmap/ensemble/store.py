@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from xdeepbedmap.atomic import atomic_path
+from xdeepbedmap.distance_blend import DistanceBlend
 from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.model.checkpoint import read_checkpoint_metadata
 from xdeepbedmap.model_store import ModelSpec, resolve_model
@@ -44,6 +45,7 @@ __all__ = [
     "member_name",
     "read_ensemble",
     "set_calibration",
+    "set_distance_blend",
     "write_ensemble",
 ]
 
@@ -81,6 +83,10 @@ class Calibration:
         Standard deviation (m) every pixel has whatever the spread.
     relief_scale : float
         Factor on the local relief of the ensemble mean.
+    blended : bool
+        Fitted on the mean blended with the bicubic bed by distance to the
+        survey picks (:mod:`xdeepbedmap.distance_blend`), so it holds only
+        for output made the same way.
     """
 
     std_scale: float
@@ -88,6 +94,7 @@ class Calibration:
     n_pixels: int
     floor: float = 0.0
     relief_scale: float = 0.0
+    blended: bool = False
 
     def __post_init__(self) -> None:
         if not self.std_scale > 0:
@@ -123,12 +130,16 @@ class Ensemble:
         The folder or files it was read from.
     metadata_json : str
         Free metadata from the manifest (JSON, so the ensemble stays hashable).
+    blend : DistanceBlend or None
+        The weight of the members' mean residual by distance to the survey
+        picks, fitted for these members (``xdeepbedmap fit-blend``), if any.
     """
 
     members: tuple[ModelSpec, ...]
     calibration: Calibration | None = None
     source: str = ""
     metadata_json: str = field(default="{}", compare=False)
+    blend: DistanceBlend | None = None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -191,11 +202,13 @@ def _read_folder(folder: Path) -> Ensemble:
             )
         members.append(resolve_model(path))
     calibration = record.get("calibration")
+    blend = record.get("distance_blend")
     return Ensemble(
         tuple(members),
         Calibration(**calibration) if calibration else None,
         str(folder),
         json.dumps(record.get("metadata", {}), sort_keys=True),
+        DistanceBlend.from_dict(blend) if blend else None,
     )
 
 
@@ -205,6 +218,7 @@ def write_ensemble(
     *,
     calibration: Calibration | None = None,
     metadata: dict[str, Any] | None = None,
+    blend: DistanceBlend | None = None,
 ) -> Path:
     """Write (or rewrite) ``ensemble.json`` for member checkpoints already in ``folder``.
 
@@ -219,6 +233,8 @@ def write_ensemble(
         The fitted spread factor.
     metadata : dict, optional
         Free, JSON-serialisable metadata (world, seeds, commands...).
+    blend : DistanceBlend, optional
+        The members' distance blend.
 
     Returns
     -------
@@ -243,6 +259,8 @@ def write_ensemble(
         "calibration": asdict(calibration) if calibration else None,
         "metadata": metadata or {},
     }
+    if blend is not None:
+        record["distance_blend"] = blend.to_dict()
     with atomic_path(folder / MANIFEST, overwrite=True) as staged:
         staged.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return folder / MANIFEST
@@ -262,6 +280,33 @@ def set_calibration(folder: str | PathLike[str], calibration: Calibration) -> Pa
         {key: value for key, value in entry.items() if key != "sha256"}
         for entry in record["members"]
     ]
+    blend = record.get("distance_blend")
     return write_ensemble(
-        folder, members, calibration=calibration, metadata=record.get("metadata", {})
+        folder,
+        members,
+        calibration=calibration,
+        metadata=record.get("metadata", {}),
+        blend=DistanceBlend.from_dict(blend) if blend else None,
+    )
+
+
+def set_distance_blend(folder: str | PathLike[str], blend: DistanceBlend) -> Path:
+    """Record the members' distance blend in a complete ensemble folder.
+
+    A calibration fitted on blended output was fitted for the previous blend,
+    so it is dropped (refit it with ``xdeepbedmap calibrate``); one fitted on
+    the unblended mean is kept, as it still holds for unblended output.
+    """
+    folder = Path(folder)
+    ensemble = read_ensemble(folder)
+    record = json.loads((folder / MANIFEST).read_text())
+    members = [
+        {key: value for key, value in entry.items() if key != "sha256"}
+        for entry in record["members"]
+    ]
+    calibration = ensemble.calibration
+    if calibration is not None and calibration.blended:
+        calibration = None
+    return write_ensemble(
+        folder, members, calibration=calibration, metadata=record.get("metadata", {}), blend=blend
     )

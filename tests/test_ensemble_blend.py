@@ -1,0 +1,107 @@
+"""Ensembles blended by distance to the survey picks: exact, chunk-free, calibrated alike."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from xdeepbedmap.baselines import bicubic
+from xdeepbedmap.cli import main
+from xdeepbedmap.distance_blend import DistanceBlend, distance_to_points
+from xdeepbedmap.ensemble import read_ensemble, superresolve_ensemble
+from xdeepbedmap.ensemble.store import (
+    BUNDLED_ENSEMBLE,
+    MANIFEST,
+    Ensemble,
+    set_calibration,
+    set_distance_blend,
+)
+from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
+
+BLEND = DistanceBlend((0.5, 5.0), (0.2, 0.9), "test")
+
+
+@pytest.fixture(scope="module")
+def region():
+    inputs, truth = make_region((24, 24), seed=300, **WORLDS["v2"])
+    return inputs, survey_picks(truth, 300)
+
+
+@pytest.fixture(scope="module")
+def blended_ensemble():
+    bundled = read_ensemble(BUNDLED_ENSEMBLE)
+    return replace(bundled, blend=BLEND)
+
+
+def test_members_mean_and_spread_are_blended_exactly(region, blended_ensemble):
+    inputs, picks = region
+    raw = superresolve_ensemble(inputs, blended_ensemble, calibration=1.0, members=True)
+    out = superresolve_ensemble(
+        inputs, blended_ensemble, calibration=1.0, members=True, survey=picks
+    )
+    w = BLEND.weight(distance_to_points(picks, raw["bed"]).values)
+    base = bicubic(inputs).values
+    assert np.allclose(out["bed"], base + w * (raw["bed"].values - base), atol=1e-3, equal_nan=True)
+    assert np.allclose(out["bed_std"], w * raw["bed_std"].values, atol=1e-3, equal_nan=True)
+    members = base + w * (raw["bed_members"].values - base)
+    assert np.allclose(out["bed_members"], members, atol=1e-3, equal_nan=True)
+    # near the lines the blend pulls the mean towards bicubic: it did change something
+    assert np.nanmax(abs(out["bed"].values - raw["bed"].values)) > 1.0
+    assert "0.5 km: 0.20" in out["bed"].attrs["distance_blend"]
+
+
+def test_blended_output_does_not_depend_on_chunks(region, blended_ensemble):
+    inputs, picks = region
+    whole = superresolve_ensemble(inputs, blended_ensemble, survey=picks)
+    chunked = superresolve_ensemble(inputs.chunk(), blended_ensemble, survey=picks, chunks=9)
+    assert chunked["bed"].chunks is not None
+    chunked = chunked.compute()
+    assert float(abs(whole["bed"] - chunked["bed"]).max()) < 0.2
+    assert float(abs(whole["bed_std"] - chunked["bed_std"]).max()) < 0.2
+
+
+def test_survey_without_blend_and_blended_calibration_without_survey_are_refused(region):
+    inputs, picks = region
+    bundled = read_ensemble(BUNDLED_ENSEMBLE)
+    with pytest.raises(ValueError, match="has no distance blend"):
+        superresolve_ensemble(inputs, bundled, survey=picks)
+    blended_cal = replace(bundled.calibration, blended=True)
+    with pytest.raises(ValueError, match="fitted on the bed blended"):
+        superresolve_ensemble(inputs, replace(bundled, blend=BLEND, calibration=blended_cal))
+
+
+def test_setting_a_blend_keeps_members_and_drops_only_a_blended_calibration(tmp_path):
+    folder = tmp_path / "ens"
+    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    before = read_ensemble(folder)
+    set_distance_blend(folder, BLEND)
+    after = read_ensemble(folder)
+    assert after.blend == BLEND and after.calibration == before.calibration
+    assert after.members == before.members
+    set_calibration(folder, replace(before.calibration, blended=True))
+    assert read_ensemble(folder).blend == BLEND  # kept by set_calibration
+    set_distance_blend(folder, replace(BLEND, weights=(0.3, 0.8)))
+    assert read_ensemble(folder).calibration is None
+    record = json.loads((folder / MANIFEST).read_text())
+    assert record["distance_blend"]["weights"] == [0.3, 0.8]
+
+
+def test_old_manifests_read_without_a_blend():
+    ensemble = read_ensemble(BUNDLED_ENSEMBLE)
+    assert isinstance(ensemble, Ensemble) and ensemble.blend is None
+    assert ensemble.calibration is not None and not ensemble.calibration.blended
+
+
+def test_fit_blend_writes_into_the_manifest_and_refuses_to_refit_silently(tmp_path, capsys):
+    folder = tmp_path / "ens"
+    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    argv = ["fit-blend", "--model", str(folder), "--synthetic", "300"]
+    argv += ["--synthetic-shape", "24x24"]
+    assert main(argv) == 0
+    assert read_ensemble(folder).blend is not None
+    assert main(argv) == 1
+    assert "already has a distance blend" in capsys.readouterr().err
