@@ -158,3 +158,63 @@ def test_fit_blend_cli_fits_and_writes_beside_the_checkpoint(tmp_path, capsys):
     assert "residual weight by distance" in out and blend.pixels > 5000
     assert main(argv) == 1  # exists: refused without --overwrite
     assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def demo_survey(tmp_path_factory):
+    """A CReSIS file flown over the demo region's truth, and a small bbox of the region."""
+    from xdeepbedmap.catalog import open_inputs, open_truth
+    from xdeepbedmap.survey.synthetic import synthetic_survey, write_cresis_csv
+
+    truth = open_truth("demo").compute()
+    folder = tmp_path_factory.mktemp("survey")
+    survey = synthetic_survey(truth, line_spacing=6000.0, tie_spacing=None, seed=3)
+    path = write_cresis_csv(survey, folder / "lines.csv")
+    ds = open_inputs("demo")
+    left, top = float(ds.x[0]) - 500, float(ds.y[0]) + 500
+    return path, f"{left},{top - 16_000},{left + 16_000},{top}"
+
+
+def test_superresolve_cli_blends_a_model_by_distance_to_survey_files(tmp_path, demo_survey):
+    import rioxarray
+
+    from xdeepbedmap.survey import read_points
+
+    path, bbox = demo_survey
+    blend = DistanceBlend((0.5, 8.0), (0.0, 1.0)).save(tmp_path / "b.json")
+    common = ["superresolve", "--bbox", bbox, "--chunks", "8", "--halo", "3"]
+    assert main(common + ["--output", str(tmp_path / "raw.tif")]) == 0
+    argv = common + ["--survey", str(path), "--blend", str(blend)]
+    assert main(argv + ["--output", str(tmp_path / "blended.tif")]) == 0
+    raw = rioxarray.open_rasterio(tmp_path / "raw.tif", masked=True).squeeze("band", drop=True)
+    out = rioxarray.open_rasterio(tmp_path / "blended.tif", masked=True).squeeze("band", drop=True)
+    from xdeepbedmap.baselines import bicubic
+    from xdeepbedmap.catalog import open_inputs
+    from xdeepbedmap.region import crop_to_region
+
+    ds = open_inputs("demo", region=tuple(float(v) for v in bbox.split(",")))
+    base = crop_to_region(bicubic(ds), ds).compute()
+    w = np.interp(distance_to_points(read_points(path), raw).values, [0.5, 8.0], [0.0, 1.0])
+    expected = base.values + w * (raw.values - base.values)
+    assert np.allclose(out.values, expected, atol=0.01, equal_nan=True)
+    assert np.nanmax(abs(out.values - raw.values)) > 1.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--blend", "b.json"], "--blend needs --survey"),
+        (["--survey", "SURVEY"], "needs --blend"),
+        (["--ensemble", "bundled", "--survey", "SURVEY", "--blend", "b.json"], "for --model"),
+    ],
+)
+def test_superresolve_cli_refuses_half_a_blend(tmp_path, demo_survey, capsys, extra, message):
+    path, bbox = demo_survey
+    DistanceBlend((1.0,), (0.5,)).save(tmp_path / "b.json")
+    extra = [
+        str(path) if v == "SURVEY" else str(tmp_path / v) if v == "b.json" else v for v in extra
+    ]
+    argv = ["superresolve", "--bbox", bbox, "--output", str(tmp_path / "o.tif")] + extra
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.tif").exists()

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import xarray as xr
+
 from xdeepbedmap.cli._args import parse_seeds, parse_shape, refuse_existing
 from xdeepbedmap.synthetic import WORLDS
 
@@ -85,3 +87,56 @@ def add_commands(sub: Any) -> None:
     )
     fb.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     fb.set_defaults(func=_cmd_fit_blend)
+
+
+def add_survey_options(parser: argparse.ArgumentParser) -> None:
+    """``--survey`` and ``--blend`` of ``superresolve``."""
+    parser.add_argument(
+        "--survey",
+        action="append",
+        metavar="FILE",
+        help="bed picks (CReSIS/Bedmap CSV or Parquet; repeat for several): blend the result "
+        "with the bicubic bed by distance to them (the ensemble's blend, or --blend)",
+    )
+    parser.add_argument(
+        "--survey-crs", help="CRS of x/y columns of x/y/z survey files (default: lon/lat)"
+    )
+    parser.add_argument("--blend", help="distance blend (JSON from fit-blend) for --model")
+
+
+def survey_from_args(args: argparse.Namespace, crs: Any, has_ensemble: bool) -> Any:
+    """``(picks, blend)`` for ``--survey``/``--blend``, read and checked before any output."""
+    from xdeepbedmap.crs import same_crs
+    from xdeepbedmap.distance_blend import DistanceBlend
+
+    if not args.survey:
+        if args.blend:
+            raise ValueError("--blend needs --survey: the picks to measure distances to")
+        return None, None
+    if has_ensemble and args.blend:
+        raise ValueError("--blend is for --model; an ensemble uses the blend in its manifest")
+    if not has_ensemble and not args.blend:
+        raise ValueError("--survey with --model needs --blend (fit one with fit-blend)")
+    if not same_crs(crs, "EPSG:3031"):
+        raise ValueError(f"--survey picks are read in EPSG:3031; the inputs are in {crs}")
+    blend = DistanceBlend.load(args.blend) if args.blend else None
+    from xdeepbedmap.survey import read_points
+
+    picks = read_points(args.survey, crs=args.survey_crs)
+    return picks, blend
+
+
+def blend_single(result: Any, ds: Any, picks: Any, blend: Any) -> Any:
+    """A single model's bed blended by distance to ``picks`` (pointwise, so crop-free)."""
+    from xdeepbedmap.baselines import bicubic
+    from xdeepbedmap.distance_blend import blend_by_distance, distance_to_points
+    from xdeepbedmap.region import crop_to_region
+
+    bed = result["bed"] if isinstance(result, xr.Dataset) else result
+    base = crop_to_region(bicubic(ds), ds)
+    if bed.chunks is not None:
+        base = base.chunk(dict(zip(("y", "x"), bed.chunks, strict=True)))
+    blended = blend_by_distance(bed, base, distance_to_points(picks, bed), blend)
+    if isinstance(result, xr.Dataset):
+        return result.assign(bed=blended)
+    return blended

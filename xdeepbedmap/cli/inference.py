@@ -24,6 +24,7 @@ from xdeepbedmap.cli._args import (
     parse_bbox,
     refuse_existing,
 )
+from xdeepbedmap.cli.blend import add_survey_options, blend_single, survey_from_args
 from xdeepbedmap.ensemble import Ensemble, superresolve_ensemble
 from xdeepbedmap.inference import DTYPES, superresolve
 from xdeepbedmap.io import check_outputs, open_layers, write_outputs
@@ -111,13 +112,18 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         bed_source=args.bed_source,
     )
+    picks, blend = survey_from_args(args, ds.rio.crs, ensemble is not None)
     options = dict(halo=args.halo, window=args.window, batch_size=args.batch_size)
     options.update(device=args.device, dtype=args.dtype, quality=args.quality)
     result: xr.DataArray | xr.Dataset
     if ensemble is not None:
-        result = superresolve_ensemble(ds, ensemble, ice_mask=args.ice_mask, **options)
+        result = superresolve_ensemble(
+            ds, ensemble, ice_mask=args.ice_mask, survey=picks, **options
+        )
     else:
         result = superresolve(ds, args.model, ice_mask=args.ice_mask, **options)
+        if picks is not None:
+            result = blend_single(result, ds, picks, blend)
     bed = result["bed"] if isinstance(result, xr.Dataset) else result
     # the result is cropped to --bbox (open_inputs read a margin of true data around it)
     ny, nx = bed.sizes["y"] // 4, bed.sizes["x"] // 4
@@ -233,6 +239,7 @@ def _add_superresolve(sub: Any) -> None:
         default=None,
         help="mask the output where the inputs' ice_mask < 0.5 (default: when there is one)",
     )
+    add_survey_options(sr)
     sr.set_defaults(func=_cmd_superresolve)
 
 
