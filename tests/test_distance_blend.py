@@ -218,3 +218,11 @@ def test_superresolve_cli_refuses_half_a_blend(tmp_path, demo_survey, capsys, ex
     assert main(argv) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_blend_figure_is_drawn(tmp_path):
+    from xdeepbedmap.plot import plot_distance_blend
+
+    blends = {"a": DistanceBlend((0.5, 5.0), (0.2, 0.9)), "b": DistanceBlend((1.0,), (0.5,))}
+    path = plot_distance_blend(blends, tmp_path / "w.png")
+    assert path.stat().st_size > 10_000

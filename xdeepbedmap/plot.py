@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["hillshade", "plot_comparison", "plot_inputs", "plot_loss_curve", "plot_study"]
+    from xdeepbedmap.distance_blend import DistanceBlend
+
+__all__ = [
+    "hillshade",
+    "plot_comparison",
+    "plot_distance_blend",
+    "plot_inputs",
+    "plot_loss_curve",
+    "plot_study",
+]
 
 
 def _figure(path: str | PathLike[str] | None, **kwargs: Any) -> Figure:
@@ -243,5 +252,24 @@ def plot_study(study: optuna.Study, path: str | PathLike[str]) -> Path:
         ax2.plot(steps, [t.intermediate_values[s] for s in steps], "x--" if pruned else "-", lw=1)
     ax2.set(xlabel="epoch", ylabel="validation RMSE (m)", yscale="log",
             title="learning curves (x--: pruned)")  # fmt: skip
+    fig.savefig(path, dpi=110)
+    return Path(path)
+
+
+def plot_distance_blend(
+    blends: dict[str, DistanceBlend], path: str | PathLike[str], max_km: float = 25.0
+) -> Path:
+    """The weight of the network's residual against distance to the nearest pick, per blend."""
+    fig = _figure(path, figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    d = np.linspace(0.0, max_km, 251)
+    for index, (label, blend) in enumerate(blends.items()):
+        ax.plot(d, blend.weight(d), color=f"C{index}", label=label)
+        ax.plot(blend.knots_km, blend.weights, "o", color=f"C{index}", ms=4)
+    ax.set(xlabel="distance to the nearest survey pick (km)", ylabel="weight of the residual w(d)",
+           ylim=(-0.02, 1.05), xlim=(0, max_km),
+           title="bed = bicubic + w(d) (network - bicubic)")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.savefig(path, dpi=110)
     return Path(path)
