@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xdeepbedmap-installed
 
 .PHONY: install test lint demo demo-model demo-model-world demo-model-bed-only demo-ensemble \
-	demo-snapshots-world \
+	demo-snapshots-world demo-snapshots-bed-only \
 	ablation bench clean
 
 $(PY):
@@ -68,17 +68,35 @@ demo-model-world: $(STAMP)
 	$(VENV)/bin/xdeepbedmap train $(WORLD_TRAIN) \
 		--run-dir $(DEMO_MODEL_RUN)-$(WORLD) --output runs/demo_model_$(WORLD).safetensors
 
-# A snapshot ensemble of the same run (issue 18): the last WORLD_SNAPSHOTS epochs'
-# generators of a WORLD_SNAPSHOT_EPOCHS-epoch WORLD_TRAIN run, then the
-# survey-distance trust fitted and the spread calibrated on held-out regions
-# (TRUST_SEEDS: neither trained on nor used to pick epochs, nor the demo region).
+# A snapshot ensemble (issue 18): the last WORLD_SNAPSHOTS epochs' generators of
+# a WORLD_SNAPSHOT_EPOCHS-epoch WORLD_TRAIN run; then its distance blend fitted
+# on TRUST_SEEDS and its error model on WORLD_CALIBRATION_SEEDS, whole held-out
+# regions neither trained on nor used to pick epochs, nor the demo region
+# (docs/ablation_v2.md). Rerun to resume.
 WORLD_SNAPSHOT_EPOCHS ?= 4
 WORLD_SNAPSHOTS ?= 4
 TRUST_SEEDS ?= 312-323
+WORLD_CALIBRATION_SEEDS ?= 324-335
 demo-snapshots-world: $(STAMP)
 	$(VENV)/bin/xdeepbedmap train $(WORLD_TRAIN) --epochs $(WORLD_SNAPSHOT_EPOCHS) \
 		--snapshots $(WORLD_SNAPSHOTS) --run-dir $(DEMO_MODEL_RUN)-snapshots-$(WORLD) \
 		--output runs/demo_ensemble_$(WORLD)
+	$(VENV)/bin/xdeepbedmap fit-blend --model runs/demo_ensemble_$(WORLD) \
+		--synthetic $(TRUST_SEEDS) --synthetic-shape $(WORLD_SHAPE) \
+		--synthetic-world $(WORLD) --overwrite
+	$(VENV)/bin/xdeepbedmap calibrate --ensemble runs/demo_ensemble_$(WORLD) \
+		--synthetic $(WORLD_CALIBRATION_SEEDS) --synthetic-shape $(WORLD_SHAPE) \
+		--synthetic-world $(WORLD)
+
+# The bed-only network trained the same way (blind conditioning), with its own blend.
+demo-snapshots-bed-only: $(STAMP)
+	$(VENV)/bin/xdeepbedmap train $(WORLD_TRAIN) --epochs $(WORLD_SNAPSHOT_EPOCHS) \
+		--blind-conditioning --snapshots $(WORLD_SNAPSHOTS) \
+		--run-dir $(DEMO_MODEL_RUN)-snapshots-bed-only-$(WORLD) \
+		--output runs/demo_ensemble_bed_only_$(WORLD)
+	$(VENV)/bin/xdeepbedmap fit-blend --model runs/demo_ensemble_bed_only_$(WORLD) \
+		--synthetic $(TRUST_SEEDS) --synthetic-shape $(WORLD_SHAPE) \
+		--synthetic-world $(WORLD) --blind-conditioning --overwrite
 
 # The bundled demo ensemble (docs/ensemble.md): four members of the demo model's
 # network, seeds 0-3 on bootstrap resamples of the WORLD_TRAIN tiles of the demo's
