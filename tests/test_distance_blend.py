@@ -226,3 +226,28 @@ def test_blend_figure_is_drawn(tmp_path):
     blends = {"a": DistanceBlend((0.5, 5.0), (0.2, 0.9)), "b": DistanceBlend((1.0,), (0.5,))}
     path = plot_distance_blend(blends, tmp_path / "w.png")
     assert path.stat().st_size > 10_000
+
+
+def test_too_few_far_pixels_are_pooled_not_given_their_own_knot():
+    rng = np.random.default_rng(3)
+    d = np.concatenate([rng.uniform(0, 14.9, 5000), [20.0]])
+    truth = rng.normal(0, 1, d.size)
+    prediction = 2 * truth  # least-squares weight 0.5 everywhere
+    prediction[-1] = truth[-1] = 1.0  # one far pixel alone would say 1
+    blend = fit_distance_blend(np.zeros(d.size), prediction, truth, d)
+    assert max(blend.knots_km) < 15 and abs(float(blend.weight(np.array([30.0]))[0]) - 0.5) < 0.05
+
+
+def test_blended_bed_records_its_picks_and_exact_weights():
+    grid = xr.DataArray(
+        np.zeros((4, 4), np.float32),
+        coords={"y": [3.0, 2, 1, 0], "x": [0.0, 1, 2, 3]},
+        dims=("y", "x"),
+    )
+    blend = DistanceBlend((0.5, 5.0), (0.2, 0.9))
+    attrs = []
+    for points in (pd.DataFrame({"x": [0.0], "y": [0.0]}), pd.DataFrame({"x": [1.0], "y": [0.0]})):
+        out = blend_by_distance(grid + 1, grid, distance_to_points(points, grid), blend)
+        attrs.append(out.attrs)
+    assert attrs[0]["survey_sha256"] != attrs[1]["survey_sha256"]
+    assert json.loads(attrs[0]["distance_blend_knots"]) == [[0.5, 5.0], [0.2, 0.9]]

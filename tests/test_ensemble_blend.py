@@ -17,6 +17,7 @@ from xdeepbedmap.ensemble.store import (
     BUNDLED_ENSEMBLE,
     MANIFEST,
     Ensemble,
+    EnsembleError,
     set_calibration,
     set_distance_blend,
 )
@@ -105,3 +106,39 @@ def test_fit_blend_writes_into_the_manifest_and_refuses_to_refit_silently(tmp_pa
     assert read_ensemble(folder).blend is not None
     assert main(argv) == 1
     assert "already has a distance blend" in capsys.readouterr().err
+
+
+def test_blend_of_an_ensemble_calibrated_blended_can_be_refitted(tmp_path, capsys):
+    folder = tmp_path / "ens"
+    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    set_distance_blend(folder, BLEND)
+    set_calibration(folder, replace(read_ensemble(folder).calibration, blended=True))
+    argv = ["fit-blend", "--model", str(folder), "--synthetic", "300"]
+    assert main([*argv, "--synthetic-shape", "24x24", "--overwrite"]) == 0
+    assert "recalibrate" in capsys.readouterr().out
+    after = read_ensemble(folder)
+    assert after.blend is not None and after.blend != BLEND and after.calibration is None
+
+
+def test_a_blended_calibration_needs_a_blend(tmp_path):
+    folder = tmp_path / "ens"
+    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    with pytest.raises(EnsembleError, match="no distance blend"):
+        set_calibration(folder, replace(read_ensemble(folder).calibration, blended=True))
+    assert not read_ensemble(folder).calibration.blended
+
+
+def test_a_resumed_write_sees_other_picks_or_another_blend(region, blended_ensemble):
+    from xdeepbedmap.io.identity import differences, write_identity
+
+    inputs, picks = region
+    ds = inputs.chunk()
+    first = superresolve_ensemble(ds, blended_ensemble, survey=picks, calibration=1.0)["bed"]
+    other_picks = superresolve_ensemble(
+        ds, blended_ensemble, survey=picks.iloc[::7], calibration=1.0
+    )["bed"]
+    nudged = replace(blended_ensemble, blend=replace(BLEND, weights=(0.2, 0.904)))
+    other_blend = superresolve_ensemble(ds, nudged, survey=picks, calibration=1.0)["bed"]
+    recorded = write_identity(first, ds)
+    assert "survey_sha256" in differences(recorded, write_identity(other_picks, ds))[0]
+    assert "distance_blend_knots" in differences(recorded, write_identity(other_blend, ds))[0]

@@ -36,7 +36,9 @@ def predict_bed(inputs: xr.Dataset, model: str | PathLike[str], **kwargs: Any) -
     if Path(model).is_dir():
         from xdeepbedmap.ensemble import superresolve_ensemble
 
-        return superresolve_ensemble(inputs, model, **kwargs)["bed"]
+        # the mean does not depend on the calibration; one fitted blended would refuse an
+        # unblended run (a refit of the blend of a calibrated ensemble)
+        return superresolve_ensemble(inputs, model, **{"calibration": 1.0, **kwargs})["bed"]
     from xdeepbedmap.inference import superresolve
 
     return superresolve(inputs, model, **kwargs)

@@ -40,9 +40,11 @@ from xdeepbedmap.atomic import atomic_path
 __all__ = [
     "DEFAULT_EDGES_KM",
     "DistanceBlend",
+    "blend_attrs",
     "blend_by_distance",
     "distance_to_points",
     "fit_distance_blend",
+    "survey_digest",
 ]
 
 #: Distance bins (km) of the fit: finer near the lines, where the weight changes fastest.
@@ -132,6 +134,14 @@ class DistanceBlend:
         return f"residual weight by distance to the nearest pick: {pairs}"
 
 
+def survey_digest(points: pd.DataFrame) -> str:
+    """SHA-256 of the picks' ``x``/``y`` (float64): which survey a blended result used."""
+    import hashlib
+
+    xy = np.column_stack([points["x"].to_numpy(np.float64), points["y"].to_numpy(np.float64)])
+    return hashlib.sha256(np.ascontiguousarray(xy).tobytes()).hexdigest()
+
+
 def _isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted least-squares non-decreasing fit (pool adjacent violators)."""
     blocks: list[list[float]] = []  # [mean, weight, count]
@@ -195,20 +205,24 @@ def fit_distance_blend(
     b, p, t, d = b[ok], p[ok], t[ok], d[ok]
     r, e = p - b, t - b
     which = np.clip(np.searchsorted(edges_km, d, side="right") - 1, 0, len(edges_km) - 2)
-    knots, raw, info = [], [], []
+    groups: list[np.ndarray] = []  # pixel masks of the pooled bins, nearest first
     pending = np.zeros(d.size, dtype=bool)
     for index in range(len(edges_km) - 1):
         pending |= which == index
-        last = index == len(edges_km) - 2
-        if pending.sum() < min_pixels and not last:
-            continue  # too few pixels: pool with the next bin
-        if pending.sum() == 0:
-            break
-        rr = float((r[pending] ** 2).sum())
-        knots.append(float(d[pending].mean()))
-        raw.append(float(np.clip((r[pending] * e[pending]).sum() / rr, 0, 1)) if rr > 0 else 1.0)
+        if pending.sum() >= min_pixels:
+            groups.append(pending)
+            pending = np.zeros(d.size, dtype=bool)
+    if pending.any():  # the farthest bins lack min_pixels: pool them with the previous group
+        if groups:
+            groups[-1] = groups[-1] | pending
+        else:
+            groups.append(pending)
+    knots, raw, info = [], [], []
+    for group in groups:
+        rr = float((r[group] ** 2).sum())
+        knots.append(float(d[group].mean()))
+        raw.append(float(np.clip((r[group] * e[group]).sum() / rr, 0, 1)) if rr > 0 else 1.0)
         info.append(rr)
-        pending[:] = False
     if not knots or sum(ok) < min_pixels:
         raise ValueError(f"fit_distance_blend: {int(ok.sum())} finite pixels, need >= {min_pixels}")
     weights = np.clip(_isotonic(np.array(raw), np.array(info) + 1e-12), 0, 1)
@@ -257,12 +271,23 @@ def blend_by_distance(
     base = baseline.drop_vars([c for c in baseline.coords if c not in ("y", "x")])
     out = (base + weight * (prediction - base)).astype(np.float32)
     out.attrs = dict(prediction.attrs)
-    out.attrs["distance_blend"] = blend.describe()
+    out.attrs.update(blend_attrs(blend, distance_km.attrs.get("survey_sha256")))
     out.attrs["history"] = (
         prediction.attrs.get("history", "") + "; blended with the bicubic bed by distance to "
         "the nearest pick (xdeepbedmap.distance_blend)"
     ).lstrip("; ")
     return out.rename(prediction.name)
+
+
+def blend_attrs(blend: DistanceBlend, survey_sha256: str | None) -> dict[str, str]:
+    """What a blended result records (and a resumed write must match): weights and picks."""
+    attrs = {
+        "distance_blend": blend.describe(),
+        "distance_blend_knots": json.dumps([blend.knots_km, blend.weights]),
+    }
+    if survey_sha256:
+        attrs["survey_sha256"] = survey_sha256
+    return attrs
 
 
 def distance_to_points(points: pd.DataFrame, like: xr.DataArray) -> xr.DataArray:
@@ -311,5 +336,9 @@ def distance_to_points(points: pd.DataFrame, like: xr.DataArray) -> xr.DataArray
 
         data = dsa.map_blocks(chunk, chunks=like.chunks, dtype=np.float32)
     return xr.DataArray(
-        data, coords={"y": like["y"], "x": like["x"]}, dims=("y", "x"), name="distance_km"
+        data,
+        coords={"y": like["y"], "x": like["x"]},
+        dims=("y", "x"),
+        name="distance_km",
+        attrs={"units": "km", "survey_sha256": survey_digest(points)},
     )

@@ -30,7 +30,12 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from xdeepbedmap.distance_blend import DistanceBlend, distance_to_points
+from xdeepbedmap.distance_blend import (
+    DistanceBlend,
+    blend_attrs,
+    distance_to_points,
+    survey_digest,
+)
 from xdeepbedmap.ensemble.spread_model import RELIEF_DEPTH, calibrated_std, local_relief
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
@@ -219,7 +224,7 @@ def superresolve_ensemble(
         mean = _blended(mean, base, weight)
         spread = weight * spread
         stack = _blended(stack, base[None], weight[None]) if members else stack
-        attrs["distance_blend"] = ensemble.blend.describe()
+        attrs.update(blend_attrs(ensemble.blend, survey_digest(survey)))
     std = _std(spread, mean, cal)
     out = xr.Dataset(
         {

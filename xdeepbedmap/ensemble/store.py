@@ -281,6 +281,11 @@ def set_calibration(folder: str | PathLike[str], calibration: Calibration) -> Pa
         for entry in record["members"]
     ]
     blend = record.get("distance_blend")
+    if calibration.blended and not blend:
+        raise EnsembleError(
+            f"{folder}: the calibration was fitted on blended output but the ensemble has no "
+            "distance blend; set the blend first (xdeepbedmap fit-blend)"
+        )
     return write_ensemble(
         folder,
         members,
