@@ -251,3 +251,30 @@ def test_blended_bed_records_its_picks_and_exact_weights():
         attrs.append(out.attrs)
     assert attrs[0]["survey_sha256"] != attrs[1]["survey_sha256"]
     assert json.loads(attrs[0]["distance_blend_knots"]) == [[0.5, 5.0], [0.2, 0.9]]
+
+
+def test_fit_blend_refuses_regions_the_model_trained_on(tmp_path, capsys):
+    import shutil
+
+    from xdeepbedmap.model_store import BUNDLED_MODEL
+
+    model = tmp_path / "demo.safetensors"
+    shutil.copy(BUNDLED_MODEL, model)  # trained on seeds 100-107
+    argv = ["fit-blend", "--model", str(model), "--synthetic", "106-108"]
+    assert main(argv) == 1
+    assert "seeds [106, 107] are among the model's synthetic_seeds" in capsys.readouterr().err
+    assert not (tmp_path / "demo.blend.json").exists()
+
+
+def test_superresolve_cli_refuses_a_blend_of_another_model(tmp_path, demo_survey, capsys):
+    path, bbox = demo_survey
+    blend = DistanceBlend((1.0,), (0.5,), "for another model", 10, "0" * 64)
+    blend.save(tmp_path / "b.json")
+    argv = ["superresolve", "--bbox", bbox, "--output", str(tmp_path / "o.tif")]
+    argv += ["--survey", str(path), "--blend", str(tmp_path / "b.json")]
+    assert main(argv) == 1
+    assert "fitted for another model" in capsys.readouterr().err
+    argv = ["superresolve", "--bbox", bbox, "--output", str(tmp_path / "o.tif")]
+    assert main(argv + ["--survey-crs", "EPSG:3031"]) == 1
+    assert "--survey-crs needs --survey" in capsys.readouterr().err
+    assert not (tmp_path / "o.tif").exists()

@@ -20,6 +20,7 @@ from xdeepbedmap.ensemble.store import (
     EnsembleError,
     set_calibration,
     set_distance_blend,
+    write_ensemble,
 )
 from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
 
@@ -34,8 +35,9 @@ def region():
 
 @pytest.fixture(scope="module")
 def blended_ensemble():
+    """The bundled members with a blend and their calibration marked as fitted blended."""
     bundled = read_ensemble(BUNDLED_ENSEMBLE)
-    return replace(bundled, blend=BLEND)
+    return replace(bundled, blend=BLEND, calibration=replace(bundled.calibration, blended=True))
 
 
 def test_members_mean_and_spread_are_blended_exactly(region, blended_ensemble):
@@ -97,11 +99,29 @@ def test_old_manifests_read_without_a_blend():
     assert ensemble.calibration is not None and not ensemble.calibration.blended
 
 
+def _as_trained_on_v2(folder):
+    """Pretend the members trained on world v2 (the bundled ones record v1)."""
+    record = json.loads((folder / MANIFEST).read_text())
+    record["metadata"]["data"]["training_data"]["synthetic_world"] = "v2"
+    members = [{k: v for k, v in m.items() if k != "sha256"} for m in record["members"]]
+    before = read_ensemble(folder)
+    write_ensemble(
+        folder,
+        members,
+        metadata=record["metadata"],
+        calibration=before.calibration,
+        blend=before.blend,
+    )
+
+
 def test_fit_blend_writes_into_the_manifest_and_refuses_to_refit_silently(tmp_path, capsys):
     folder = tmp_path / "ens"
     shutil.copytree(BUNDLED_ENSEMBLE, folder)
     argv = ["fit-blend", "--model", str(folder), "--synthetic", "300"]
     argv += ["--synthetic-shape", "24x24"]
+    assert main(argv) == 1  # members trained on world v1: a v2 blend would not be theirs
+    assert "the model trained on world v1" in capsys.readouterr().err
+    _as_trained_on_v2(folder)
     assert main(argv) == 0
     assert read_ensemble(folder).blend is not None
     assert main(argv) == 1
@@ -111,6 +131,7 @@ def test_fit_blend_writes_into_the_manifest_and_refuses_to_refit_silently(tmp_pa
 def test_blend_of_an_ensemble_calibrated_blended_can_be_refitted(tmp_path, capsys):
     folder = tmp_path / "ens"
     shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    _as_trained_on_v2(folder)
     set_distance_blend(folder, BLEND)
     set_calibration(folder, replace(read_ensemble(folder).calibration, blended=True))
     argv = ["fit-blend", "--model", str(folder), "--synthetic", "300"]
@@ -142,3 +163,47 @@ def test_a_resumed_write_sees_other_picks_or_another_blend(region, blended_ensem
     recorded = write_identity(first, ds)
     assert "survey_sha256" in differences(recorded, write_identity(other_picks, ds))[0]
     assert "distance_blend_knots" in differences(recorded, write_identity(other_blend, ds))[0]
+
+
+def test_an_unblended_calibration_is_not_applied_to_blended_output(region):
+    inputs, picks = region
+    ensemble = replace(read_ensemble(BUNDLED_ENSEMBLE), blend=BLEND)
+    assert ensemble.calibration is not None and not ensemble.calibration.blended
+    with pytest.raises(ValueError, match="fitted on the unblended mean"):
+        superresolve_ensemble(inputs, ensemble, survey=picks)
+    raw = superresolve_ensemble(inputs, ensemble, survey=picks, calibration=1.0)
+    assert raw["bed_std"].attrs["calibration"] == "given by the caller"
+
+
+def test_evaluate_blends_a_synthetic_survey_region_with_its_own_picks(tmp_path, capsys):
+    folder = tmp_path / "ens"
+    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    ensemble = read_ensemble(folder)
+    set_distance_blend(folder, BLEND)
+    set_calibration(folder, replace(ensemble.calibration, blended=True))
+    argv = ["evaluate", "--synthetic", "300", "--synthetic-shape", "24x24"]
+    argv += [
+        "--synthetic-world",
+        "v2",
+        "--ensemble",
+        str(folder),
+        "--json",
+        str(tmp_path / "e.json"),
+    ]
+    assert main(argv) == 0
+    table = json.loads((tmp_path / "e.json").read_text())
+    assert 0.0 < table["uncertainty"]["coverage_95"] <= 1.0
+    # without its picks the blended calibration is refused, naming the option
+    argv[argv.index("v2")] = "v1"
+    assert main(argv) == 1
+    assert "--survey FILE" in capsys.readouterr().err
+
+
+def test_calibrate_refuses_regions_files_for_a_blended_ensemble(tmp_path, capsys):
+    folder = tmp_path / "ens"
+    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    set_distance_blend(folder, BLEND)
+    argv = ["calibrate", "--ensemble", str(folder), "--regions", str(tmp_path / "r.yaml")]
+    argv += ["--synthetic", "300"]
+    assert main(argv) == 1
+    assert "calibrate it on --synthetic" in capsys.readouterr().err

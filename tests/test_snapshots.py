@@ -91,3 +91,25 @@ def test_cli_refuses_bad_snapshot_options_before_any_work(
     assert main(argv) == 1
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_snapshot_of_another_run_is_refused(run, tmp_path):
+    import shutil
+
+    folder, result = run
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    shutil.copy(snapshot_path(copy, 1), snapshot_path(copy, 3))  # epoch 1 posing as epoch 3
+    with pytest.raises(EnsembleError, match="is not epoch 3 of this run"):
+        publish_snapshots(copy, result.history, tmp_path / "ens", 2)
+    assert not (tmp_path / "ens").exists()
+
+
+def test_a_fresh_run_removes_the_snapshots_of_the_one_before(tmp_path):
+    tiles = build_tiles([make_region((24, 24), seed=21)], layout=TileLayout(stride=8))
+    config = TrainConfig(num_residual_blocks=1, batch_size=8, epochs=1, seed=5, adversarial=False)
+    stale = snapshot_path(tmp_path, 7)
+    stale.write_bytes(b"old")
+    train(TileDataset(tiles, range(8)), TileDataset(tiles, range(8, 10)), config, tmp_path,
+          progress=False, resume=False)  # fmt: skip
+    assert not stale.exists() and not snapshot_path(tmp_path, 1).exists()

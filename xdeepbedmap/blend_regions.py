@@ -11,6 +11,7 @@ result is judged on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,21 @@ from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
 from xdeepbedmap.truth import align_truth
 
-__all__ = ["fit_blend_on_regions", "predict_bed", "region_distance"]
+__all__ = ["fit_blend_on_regions", "model_digest", "predict_bed", "region_distance"]
+
+
+def model_digest(model: str | PathLike[str]) -> str:
+    """A checkpoint's digest, or the digest of an ensemble folder's member digests."""
+    import hashlib
+
+    if Path(model).is_dir():
+        from xdeepbedmap.ensemble.store import read_ensemble
+
+        joined = ",".join(spec.digest for spec in read_ensemble(model).members)
+        return hashlib.sha256(joined.encode()).hexdigest()
+    from xdeepbedmap.model_store import resolve_model
+
+    return resolve_model(model).digest
 
 
 def predict_bed(inputs: xr.Dataset, model: str | PathLike[str], **kwargs: Any) -> xr.DataArray:
@@ -105,9 +120,10 @@ def fit_blend_on_regions(
         for part, array in zip(parts, arrays, strict=True):
             part.append(np.asarray(array.values, dtype=np.float64).ravel())
     seeds_text = f"{min(seeds)}-{max(seeds)}" if len(seeds) > 1 else str(seeds[0])
-    return fit_distance_blend(
+    blend = fit_distance_blend(
         *(np.concatenate(part) for part in parts),
         fitted_on=f"{len(seeds)} world-{world} regions {shape[0]}x{shape[1]} km "
         f"(seeds {seeds_text}), model {Path(model).name}"
         + (" on blind inputs" if blind_conditioning else ""),
     )
+    return replace(blend, model_sha256=model_digest(model))

@@ -67,12 +67,16 @@ class DistanceBlend:
         Where it was fitted (regions, seeds, model).
     pixels : int
         Number of output pixels it was fitted on.
+    model_sha256 : str
+        Digest of the model it was fitted for (a checkpoint's, or of an
+        ensemble's member digests); empty when unknown.
     """
 
     knots_km: tuple[float, ...]
     weights: tuple[float, ...]
     fitted_on: str = ""
     pixels: int = 0
+    model_sha256: str = ""
 
     def __post_init__(self) -> None:
         knots, weights = np.asarray(self.knots_km, float), np.asarray(self.weights, float)
@@ -107,6 +111,7 @@ class DistanceBlend:
                 tuple(float(w) for w in record["weights"]),
                 str(record.get("fitted_on", "")),
                 int(record.get("pixels", 0)),
+                str(record.get("model_sha256", "")),
             )
         except (KeyError, TypeError) as err:
             raise ValueError(f"{where}: not a distance blend ({err!r})") from err

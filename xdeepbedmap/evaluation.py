@@ -28,6 +28,7 @@ def evaluate(
     ensemble: Any = None,
     roughness_window: int = 5,
     figure: str | PathLike[str] | None = None,
+    survey: Any = None,
     **superresolve_kwargs: Any,
 ) -> dict[str, dict[str, Any]]:
     """RMSE, MAE, bias and roughness of the model and of bicubic against the truth.
@@ -48,6 +49,9 @@ def evaluate(
         Window (250 m pixels) of the roughness measure.
     figure : path, optional
         Also write a comparison PNG (inputs, bicubic, model, truth).
+    survey : pandas.DataFrame, optional
+        Survey picks: the ensemble is blended by distance to them (its blend;
+        see :func:`~xdeepbedmap.ensemble.superresolve_ensemble`).
     **superresolve_kwargs
         Passed on (``halo``, ``device`` ...).
 
@@ -73,7 +77,9 @@ def evaluate(
     }
     std = None
     if ensemble is not None:
-        result = superresolve_ensemble(inputs, ensemble, **superresolve_kwargs).compute()
+        result = superresolve_ensemble(
+            inputs, ensemble, survey=survey, **superresolve_kwargs
+        ).compute()
         beds["DeepBedMap ensemble"], std = result["bed"], result["bed_std"]
     beds = {name: bed.compute() for name, bed in beds.items()}
     rough = {

@@ -15,6 +15,37 @@ from xdeepbedmap.synthetic import WORLDS
 __all__ = ["add_commands"]
 
 
+def _training_data(model: Path) -> dict[str, Any]:
+    """What the model records of its training data (empty when unknown)."""
+    if model.is_dir():
+        from xdeepbedmap.ensemble.store import read_ensemble
+
+        return read_ensemble(model).metadata.get("data", {}).get("training_data", {})
+    from xdeepbedmap.model.checkpoint import read_checkpoint_metadata
+
+    try:
+        return read_checkpoint_metadata(model)["metadata"].get("training_data", {}) or {}
+    except (KeyError, ValueError, OSError):
+        return {}  # a Chainer .npz or a checkpoint without records: nothing to check
+
+
+def _refuse_training_seeds(model: Path, seeds: list[int], world: str) -> None:
+    """A blend fitted on regions the model trained on or picked epochs with would flatter it."""
+    trained = _training_data(model)
+    for key in ("synthetic_seeds", "validation_seeds"):
+        if trained.get(key):
+            shared = sorted(set(parse_seeds(trained[key])) & set(seeds))
+            if shared:
+                raise ValueError(
+                    f"--synthetic: seeds {shared[:5]} are among the model's {key} "
+                    f"({trained[key]}); fit the blend on regions it never saw"
+                )
+    if trained.get("synthetic_world", world) != world:
+        raise ValueError(
+            f"--synthetic-world {world}: the model trained on world {trained['synthetic_world']}"
+        )
+
+
 def _cmd_fit_blend(args: argparse.Namespace) -> int:
     from xdeepbedmap.blend_regions import fit_blend_on_regions
 
@@ -32,6 +63,7 @@ def _cmd_fit_blend(args: argparse.Namespace) -> int:
             raise FileExistsError(
                 f"--model {model} already has a distance blend; pass --overwrite to refit it"
             )
+    _refuse_training_seeds(model, parse_seeds(args.synthetic), args.synthetic_world)
     output = Path(args.output) if args.output else model.with_suffix(".blend.json")
     if not in_manifest:
         refuse_existing([output], args.overwrite)
@@ -110,8 +142,9 @@ def survey_from_args(args: argparse.Namespace, crs: Any, has_ensemble: bool) -> 
     from xdeepbedmap.distance_blend import DistanceBlend
 
     if not args.survey:
-        if args.blend:
-            raise ValueError("--blend needs --survey: the picks to measure distances to")
+        if args.blend or args.survey_crs:
+            option = "--blend" if args.blend else "--survey-crs"
+            raise ValueError(f"{option} needs --survey: the picks to measure distances to")
         return None, None
     if has_ensemble and args.blend:
         raise ValueError("--blend is for --model; an ensemble uses the blend in its manifest")
@@ -121,9 +154,26 @@ def survey_from_args(args: argparse.Namespace, crs: Any, has_ensemble: bool) -> 
         raise ValueError(f"--survey picks are read in EPSG:3031; the inputs are in {crs}")
     blend = DistanceBlend.load(args.blend) if args.blend else None
     from xdeepbedmap.survey import read_points
+    from xdeepbedmap.survey.errors import SurveyError
 
-    picks = read_points(args.survey, crs=args.survey_crs)
+    try:
+        picks = read_points(args.survey, crs=args.survey_crs)
+    except SurveyError as err:
+        if "need their CRS" in str(err):
+            raise SurveyError(f"{err}; on the command line: --survey-crs EPSG:3031") from err
+        raise
+    if blend is not None and blend.model_sha256 and blend.model_sha256 != _model_digest(args):
+        raise ValueError(
+            f"--blend {args.blend} was fitted for another model ({blend.fitted_on}); "
+            "fit one for this model with fit-blend"
+        )
     return picks, blend
+
+
+def _model_digest(args: argparse.Namespace) -> str:
+    from xdeepbedmap.model_store import resolve_model
+
+    return resolve_model(args.model).digest
 
 
 def blend_single(result: Any, ds: Any, picks: Any, blend: Any) -> Any:

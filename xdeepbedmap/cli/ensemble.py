@@ -170,7 +170,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                 f"--synthetic-world {args.synthetic_world}: the members trained on world "
                 f"{trained['synthetic_world']}"
             )
-    if ensemble.blend is not None and not args.synthetic:
+    if ensemble.blend is not None and (not args.synthetic or args.regions):
         raise ValueError(
             f"--ensemble {args.ensemble} has a distance blend: calibrate it on --synthetic "
             "regions of a survey world, whose picks are known"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xdeepbedmap.cli._args import add_region_options, at_least, ensemble_option
+from xdeepbedmap.cli._args import add_region_options, at_least, ensemble_option, parse_seeds
 from xdeepbedmap.cli._regions import regions_from_args
 from xdeepbedmap.cli.survey import add_point_options, evaluate_at_points
 from xdeepbedmap.evaluation import evaluate, format_table
@@ -33,6 +33,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         args.model,
         ensemble=ensemble,
         figure=args.figure,
+        survey=_survey(args, ensemble, truth),
         halo=args.halo,
         device=args.device,
     )
@@ -46,6 +47,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             figure = Path(args.figure)
             print(f"  wrote {figure.with_name(f'{figure.stem}_uncertainty.png')}")
     return 0
+
+
+def _survey(args: argparse.Namespace, ensemble: Any, truth: Any) -> Any:
+    """The picks to blend the ensemble with: ``--survey``, or a synthetic region's own."""
+    if args.survey:
+        if ensemble is None or ensemble.blend is None:
+            raise ValueError("--survey blends an --ensemble that has a distance blend")
+        from xdeepbedmap.survey import read_points
+
+        return read_points(args.survey, crs=args.survey_crs)
+    if ensemble is None or ensemble.blend is None or not args.synthetic:
+        return None
+    from xdeepbedmap.synthetic import WORLDS, survey_picks
+
+    if WORLDS[args.synthetic_world]["bed_model"] != "survey":
+        return None
+    # the region's own survey: the one its 1 km bed was gridded from
+    return survey_picks(truth, parse_seeds(args.synthetic)[0])
 
 
 def _add_evaluate(sub: Any) -> None:
@@ -69,6 +88,14 @@ def _add_evaluate(sub: Any) -> None:
     ev.add_argument("--points", help="judge at these survey picks instead of a truth grid")
     ev.add_argument("--training-points", help="picks the survey-only baseline interpolates")
     ev.add_argument("--transect", help="x0,y0,x1,y1: elevation and roughness along this line")
+    ev.add_argument(
+        "--survey",
+        action="append",
+        metavar="FILE",
+        help="blend the --ensemble by distance to these picks (its blend); a --synthetic "
+        "region of a survey world uses its own survey by default",
+    )
+    ev.add_argument("--survey-crs", help="CRS of x/y columns of x/y/z --survey files")
     add_point_options(ev)
     ev.set_defaults(func=_cmd_evaluate)
 

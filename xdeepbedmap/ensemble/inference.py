@@ -241,17 +241,24 @@ def superresolve_ensemble(
 
 
 def _check_blend(ensemble: Ensemble, cal: Calibration, survey: pd.DataFrame | None) -> None:
-    """Refuse a survey without a blend, and a blended calibration without a survey."""
+    """Blended output needs a blend and a calibration fitted blended (or none), and back."""
     if survey is not None and ensemble.blend is None:
         raise ValueError(
-            f"ensemble {ensemble.source}: survey points given but it has no distance blend; "
+            f"ensemble {ensemble.source}: survey picks given but it has no distance blend; "
             "fit one with `xdeepbedmap fit-blend --model FOLDER`"
         )
     if survey is None and cal.blended:
         raise ValueError(
             f"ensemble {ensemble.source}: its calibration was fitted on the bed blended by "
-            "distance to the survey picks; pass survey= (the picks), or calibration= one "
-            "that holds for the unblended mean"
+            "distance to the survey picks; give the picks (--survey FILE, or survey= in "
+            "Python), or a calibration that holds for the unblended mean (calibration=)"
+        )
+    if survey is not None and cal.n_pixels and not cal.blended:
+        raise ValueError(
+            f"ensemble {ensemble.source}: its calibration ({cal.fitted_on}) was fitted on the "
+            "unblended mean and does not hold for blended output; refit it with "
+            "`xdeepbedmap calibrate` (which blends like the output), or pass calibration=1.0 "
+            "for the raw spread"
         )
 
 

@@ -14,8 +14,11 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from xdeepbedmap.ensemble.store import MANIFEST, EnsembleError, member_name, write_ensemble
 from xdeepbedmap.model import export_checkpoint
+from xdeepbedmap.model.checkpoint import read_checkpoint_metadata
 from xdeepbedmap.training.trainer import snapshot_path
 
 __all__ = ["publish_snapshots"]
@@ -77,6 +80,16 @@ def publish_snapshots(
             f"snapshots missing: {missing}; was the run trained with snapshots kept "
             "(train --snapshots) from its first epoch?"
         )
+    for row, source in zip(rows, sources, strict=True):
+        recorded = read_checkpoint_metadata(source)["metadata"]
+        if recorded.get("epoch") != int(row["epoch"]) or not np.isclose(
+            recorded.get("metrics", {}).get("val_rmse", np.nan), row["val_rmse"]
+        ):
+            raise EnsembleError(
+                f"{source} is not epoch {int(row['epoch'])} of this run (it records epoch "
+                f"{recorded.get('epoch')}, validation RMSE "
+                f"{recorded.get('metrics', {}).get('val_rmse')}); retrain with --restart"
+            )
     if (folder / MANIFEST).exists() and not overwrite:
         raise EnsembleError(f"{folder} already holds an ensemble; pass overwrite to replace it")
     folder.mkdir(parents=True, exist_ok=True)

@@ -188,6 +188,8 @@ def train(
         state = RunState.load(state_path, config, torch_device, scaling)
     else:
         state = RunState.start(config, torch_device, scaling)
+        for stale in run.glob("epoch_*.safetensors"):  # another run's snapshots
+            stale.unlink()
     stopped_early = False
     for epoch in range(state.epochs_done, config.epochs):
         if config.patience is not None and state.since_best >= config.patience:
