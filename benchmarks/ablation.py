@@ -16,7 +16,8 @@ truth of:
 
 ``--model`` may be a checkpoint or an ensemble folder (its member mean).
 With ``--blend`` (a :class:`xdeepbedmap.distance_blend.DistanceBlend` fitted on
-other regions, e.g. ``xdeepbedmap fit-blend``) the model and every variant are
+other regions, e.g. ``xdeepbedmap fit-blend``; ``--blend`` alone takes the one
+in an ensemble folder's manifest) the model and every variant are
 blended with the bicubic bed by distance to the nearest pick, and the
 unblended network gets its own row; ``--bed-only-blend`` does the same for the
 bed-only model.
@@ -39,10 +40,10 @@ import numpy as np
 import xarray as xr
 
 from xdeepbedmap.baselines import bicubic
-from xdeepbedmap.blend_regions import predict_bed, region_distance
+from xdeepbedmap.blend_regions import model_blend, predict_bed, region_distance
 from xdeepbedmap.catalog import DEMO_SEED, DEMO_SHAPE
 from xdeepbedmap.conditioning import CONDITIONING, blind, flatten, shuffle, smooth
-from xdeepbedmap.distance_blend import DistanceBlend, blend_by_distance
+from xdeepbedmap.distance_blend import blend_by_distance
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import superresolve
 from xdeepbedmap.metrics import error_summary
@@ -83,7 +84,7 @@ def by_distance(beds: dict[str, xr.DataArray], truth: xr.DataArray, dist: np.nda
 
 def _predictor(model: str | None, blend: str | None, distance: xr.DataArray | None, device: str):  # noqa: ANN202
     """``predict(ds)``: the model's bed, blended by distance when ``blend`` is given."""
-    weights = DistanceBlend.load(blend) if blend else None
+    weights = None if not blend else model_blend(model, None if blend == "model" else blend)
 
     def predict(ds: xr.Dataset, raw: bool = False) -> xr.DataArray:
         if model:

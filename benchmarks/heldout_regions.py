@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xdeepbedmap.baselines import bicubic  # noqa: E402
-from xdeepbedmap.blend_regions import predict_bed, region_distance  # noqa: E402
+from xdeepbedmap.blend_regions import model_blend, predict_bed, region_distance  # noqa: E402
 from xdeepbedmap.cli._args import parse_seeds  # noqa: E402
 from xdeepbedmap.distance_blend import DistanceBlend, blend_by_distance  # noqa: E402
 from xdeepbedmap.grids import validate_inputs  # noqa: E402
@@ -54,10 +54,17 @@ def main() -> None:
     parser.add_argument("--seeds", default="300-311")
     parser.add_argument("--shape", type=int, default=80, help="base px per side")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--blend", help="distance blend (JSON) of --model: adds a column")
+    parser.add_argument(
+        "--blend",
+        nargs="?",
+        const="model",
+        help="distance blend (JSON) of --model, alone: an ensemble folder's own; adds a column",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    blend = DistanceBlend.load(args.blend) if args.blend else None
+    blend = None
+    if args.blend:
+        blend = model_blend(args.model, None if args.blend == "model" else args.blend)
     head = "| seed | bicubic RMSE (m) | model RMSE (m) | change |"
     rule = "|---|---:|---:|---:|"
     if blend is not None:

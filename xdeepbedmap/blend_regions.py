@@ -26,7 +26,13 @@ from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
 from xdeepbedmap.truth import align_truth
 
-__all__ = ["fit_blend_on_regions", "model_digest", "predict_bed", "region_distance"]
+__all__ = [
+    "fit_blend_on_regions",
+    "model_blend",
+    "model_digest",
+    "predict_bed",
+    "region_distance",
+]
 
 
 def model_digest(model: str | PathLike[str]) -> str:
@@ -41,6 +47,25 @@ def model_digest(model: str | PathLike[str]) -> str:
     from xdeepbedmap.model_store import resolve_model
 
     return resolve_model(model).digest
+
+
+def model_blend(model: str | PathLike[str], blend: str | PathLike[str] | None) -> DistanceBlend:
+    """The blend of ``model``: the file ``blend``, or the one in an ensemble folder's manifest.
+
+    Raises
+    ------
+    ValueError
+        ``blend`` is None and ``model`` is not an ensemble folder with a blend.
+    """
+    if blend is not None:
+        return DistanceBlend.load(blend)
+    if Path(model).is_dir():
+        from xdeepbedmap.ensemble.store import read_ensemble
+
+        own = read_ensemble(model).blend
+        if own is not None:
+            return own
+    raise ValueError(f"{model}: no distance blend given and none in its manifest (fit-blend)")
 
 
 def predict_bed(inputs: xr.Dataset, model: str | PathLike[str], **kwargs: Any) -> xr.DataArray:
