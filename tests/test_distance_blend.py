@@ -134,13 +134,18 @@ def test_distance_to_points_is_exact_and_chunk_free():
         distance_to_points(pd.DataFrame({"lon": [0.0]}), like)
 
 
-def test_fit_blend_cli_refuses_a_world_without_survey_lines(tmp_path, capsys):
+def test_fit_blend_refuses_a_world_without_survey_lines(tmp_path, capsys):
+    from xdeepbedmap.blend_regions import fit_blend_on_regions
+
     model = tmp_path / "m.safetensors"
     model.write_bytes(b"")
     argv = ["fit-blend", "--model", str(model), "--synthetic", "300", "--synthetic-world", "v1"]
     argv += ["--output", str(tmp_path / "b.json")]
-    assert main(argv) == 1
-    assert "has no survey lines" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse offers only the survey worlds
+        main(argv)
+    assert "invalid choice: 'v1'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="has no survey lines"):
+        fit_blend_on_regions(model, [300], world="v1")
     assert not (tmp_path / "b.json").exists()
 
 

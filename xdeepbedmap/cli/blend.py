@@ -104,13 +104,17 @@ def add_commands(sub: Any) -> None:
     fb.add_argument("--model", required=True, help="checkpoint or ensemble folder")
     fb.add_argument("--synthetic", required=True, help="region seeds, e.g. 312-323")
     fb.add_argument("--synthetic-shape", default="80x80", help="base px per region (default 80x80)")
+    survey_worlds = sorted(w for w, spec in WORLDS.items() if spec["bed_model"] == "survey")
     fb.add_argument(
-        "--synthetic-world", default="v2", choices=sorted(WORLDS), help="a world with survey lines"
+        "--synthetic-world",
+        default="v2",
+        choices=survey_worlds,
+        help="a world whose 1 km bed is gridded from survey lines (default v2)",
     )
     fb.add_argument(
         "--output",
-        help="JSON to write (default: into the manifest of an ensemble folder, "
-        "MODEL.blend.json beside a checkpoint)",
+        help="JSON to write (default: into the manifest of an ensemble folder, which is what "
+        "superresolve --ensemble uses; MODEL.blend.json beside a checkpoint)",
     )
     fb.add_argument(
         "--blind-conditioning",
