@@ -191,9 +191,14 @@ def main() -> None:
     parser.add_argument("--world", default="v1", choices=sorted(WORLDS))
     parser.add_argument("--model", default=None, help="checkpoint (default: bundled demo model)")
     parser.add_argument("--bed-only-model", default=None, help="model trained on blind inputs")
-    parser.add_argument("--blend", default=None, help="distance blend (JSON) of --model")
     parser.add_argument(
-        "--bed-only-blend", default=None, help="distance blend of the bed-only model"
+        "--blend",
+        nargs="?",
+        const="model",
+        help="distance blend (JSON) of --model; alone: the ensemble folder's own",
+    )
+    parser.add_argument(
+        "--bed-only-blend", nargs="?", const="model", help="the bed-only model's blend (same)"
     )
     parser.add_argument("--sigmas", default="1,3,10", help="smoothing sigmas (km)")
     parser.add_argument("--device", default="auto")

@@ -48,12 +48,13 @@ def judge(ensemble: str, seed: int, world: str, shape: tuple[int, int]) -> dict:
 
     summary = ensemble_summary(blended["bed"], blended["bed_std"], truth)
     summary.pop("reliability")
+    # ensemble_summary's own rmse_mean is the blended mean's: keep the unblended one apart
     return {
+        **summary,
         "seed": seed,
         "rmse_bicubic": rmse(bicubic(inputs)),
-        "rmse_mean": rmse(raw["bed"]),
+        "rmse_unblended_mean": rmse(raw["bed"]),
         "rmse_blended": rmse(blended["bed"]),
-        **summary,
     }
 
 
@@ -75,7 +76,7 @@ def main() -> None:
         row = judge(args.ensemble, seed, args.world, shape)
         rows.append(row)
         print(
-            f"| {seed} | {row['rmse_bicubic']:.1f} | {row['rmse_mean']:.1f} | "
+            f"| {seed} | {row['rmse_bicubic']:.1f} | {row['rmse_unblended_mean']:.1f} | "
             f"{row['rmse_blended']:.1f} | {row['coverage_68']:.3f} | {row['coverage_95']:.3f} | "
             f"{row['spearman_std_error']:.2f} | {row['crps']:.1f} | "
             f"{time.perf_counter() - start:.0f} |",
