@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xdeepbedmap-installed
 
 .PHONY: install test lint demo demo-model demo-model-world demo-model-bed-only demo-ensemble \
-	demo-snapshots-world demo-snapshots-bed-only \
+	demo-snapshots-world demo-snapshots-bed-only ablation-snapshots \
 	ablation bench clean
 
 $(PY):
@@ -132,6 +132,12 @@ ABLATION_MODEL ?= runs/demo_model_$(WORLD).safetensors
 ablation: $(STAMP)
 	$(PY) benchmarks/ablation.py --world $(WORLD) --model $(ABLATION_MODEL) \
 		--bed-only-model runs/demo_model_bed_only_$(WORLD).safetensors
+
+# The same for the blended snapshot ensembles of demo-snapshots-world and
+# demo-snapshots-bed-only (docs/ablation_v2.md, docs/survey_blend.md)
+ablation-snapshots: $(STAMP)
+	$(PY) benchmarks/ablation.py --world $(WORLD) --model runs/demo_ensemble_$(WORLD) --blend \
+		--bed-only-model runs/demo_ensemble_bed_only_$(WORLD) --bed-only-blend
 
 # asv's quick mode (each benchmark once) in this environment; see docs/performance.md
 bench: $(STAMP)
