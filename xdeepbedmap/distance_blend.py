@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from xdeepbedmap.atomic import atomic_path
+from xdeepbedmap.pick_distance import distance_to_points, survey_digest
 
 __all__ = [
     "DEFAULT_EDGES_KM",
@@ -137,14 +137,6 @@ class DistanceBlend:
             f"{k:.1f} km: {w:.2f}" for k, w in zip(self.knots_km, self.weights, strict=True)
         )
         return f"residual weight by distance to the nearest pick: {pairs}"
-
-
-def survey_digest(points: pd.DataFrame) -> str:
-    """SHA-256 of the picks' ``x``/``y`` (float64): which survey a blended result used."""
-    import hashlib
-
-    xy = np.column_stack([points["x"].to_numpy(np.float64), points["y"].to_numpy(np.float64)])
-    return hashlib.sha256(np.ascontiguousarray(xy).tobytes()).hexdigest()
 
 
 def _isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -293,57 +285,3 @@ def blend_attrs(blend: DistanceBlend, survey_sha256: str | None) -> dict[str, st
     if survey_sha256:
         attrs["survey_sha256"] = survey_sha256
     return attrs
-
-
-def distance_to_points(points: pd.DataFrame, like: xr.DataArray) -> xr.DataArray:
-    """Distance (km) from every pixel centre of ``like`` to the nearest point.
-
-    Parameters
-    ----------
-    points : pandas.DataFrame
-        ``x`` and ``y`` columns in ``like``'s CRS (metres), e.g. the picks
-        of :func:`xdeepbedmap.survey.read_points`.
-    like : xarray.DataArray
-        A grid on (``y``, ``x``); when it is dask-backed the distances are
-        computed lazily chunk by chunk, so memory follows the chunk size
-        and the number of points, not the grid.
-
-    Returns
-    -------
-    xarray.DataArray
-        float32 distances (km) on ``like``'s ``y``/``x``, named ``distance_km``.
-    """
-    from scipy.spatial import cKDTree
-
-    if not {"x", "y"} <= set(points.columns) or len(points) == 0:
-        raise ValueError(
-            f"distance_to_points: need a non-empty table with x and y columns, got "
-            f"{len(points)} rows with columns {list(points.columns)}"
-        )
-    tree = cKDTree(np.column_stack([points["x"].to_numpy(), points["y"].to_numpy()]))
-
-    y = like["y"].to_numpy().astype(np.float64)
-    x = like["x"].to_numpy().astype(np.float64)
-
-    def block(rows: slice, cols: slice) -> np.ndarray:
-        xx, yy = np.meshgrid(x[cols], y[rows])
-        dist, _ = tree.query(np.column_stack([xx.ravel(), yy.ravel()]))
-        return (dist.reshape(xx.shape) / 1e3).astype(np.float32)
-
-    if like.chunks is None:
-        data = block(slice(None), slice(None))
-    else:
-        import dask.array as dsa
-
-        def chunk(block_info: dict | None = None) -> np.ndarray:
-            (r0, r1), (c0, c1) = block_info[None]["array-location"]
-            return block(slice(r0, r1), slice(c0, c1))
-
-        data = dsa.map_blocks(chunk, chunks=like.chunks, dtype=np.float32)
-    return xr.DataArray(
-        data,
-        coords={"y": like["y"], "x": like["x"]},
-        dims=("y", "x"),
-        name="distance_km",
-        attrs={"units": "km", "survey_sha256": survey_digest(points)},
-    )

@@ -24,7 +24,10 @@ from xdeepbedmap.training.trainer import format_epoch
 __all__ = [
     "add_calibrate_command",
     "add_ensemble_command",
+    "add_snapshots_option",
     "check_ensemble_output",
+    "check_snapshot_options",
+    "publish_snapshots_from_args",
     "train_ensemble_from_args",
 ]
 
@@ -35,6 +38,50 @@ def check_ensemble_output(output: Path, option: str = "--members K > 1") -> None
         raise ValueError(
             f"--output {output}: with {option} this is an ensemble folder, not a .safetensors file"
         )
+
+
+def add_snapshots_option(parser: argparse.ArgumentParser) -> None:
+    """``train --snapshots K``."""
+    parser.add_argument(
+        "--snapshots",
+        type=at_least(2),
+        help="keep every epoch's generator and write the last K epochs as an ensemble "
+        "folder --output (a snapshot ensemble: one run, K members; calibrate it next)",
+    )
+
+
+def check_snapshot_options(args: argparse.Namespace, output: Path) -> None:
+    """Refuse ``train --snapshots`` options that cannot work, before any tile is cut."""
+    if not args.snapshots:
+        return
+    if args.members > 1:
+        raise ValueError("--members and --snapshots: choose one way to make an ensemble")
+    check_ensemble_output(output, "--snapshots K")
+    if args.snapshots > args.epochs:
+        raise ValueError(f"--snapshots {args.snapshots} > --epochs {args.epochs}")
+
+
+def publish_snapshots_from_args(
+    args: argparse.Namespace,
+    run_dir: str,
+    history: list[dict[str, float]],
+    storage: str,
+    source: dict[str, Any],
+) -> int:
+    """Write the last ``--snapshots`` epochs of the run as the ``--output`` ensemble folder."""
+    from xdeepbedmap.training.snapshots import publish_snapshots
+
+    manifest = publish_snapshots(
+        run_dir,
+        history,
+        args.output,
+        args.snapshots,
+        storage=storage,
+        overwrite=args.overwrite,
+        metadata={"data": {"training_data": source}},
+    )
+    print(f"  wrote {manifest} (last {args.snapshots} epochs; calibrate it next)")
+    return 0
 
 
 def train_ensemble_from_args(

@@ -20,7 +20,10 @@ from xdeepbedmap.cli._regions import regions_from_args, training_tiles
 from xdeepbedmap.cli.ensemble import (
     add_calibrate_command,
     add_ensemble_command,
+    add_snapshots_option,
     check_ensemble_output,
+    check_snapshot_options,
+    publish_snapshots_from_args,
     train_ensemble_from_args,
 )
 from xdeepbedmap.io.lock import output_lock
@@ -31,7 +34,6 @@ from xdeepbedmap.training.regions import (
     open_holdouts,
     require_tiles,
 )
-from xdeepbedmap.training.snapshots import publish_snapshots
 from xdeepbedmap.training.tiles import TileDataset, TileLayout, build_tiles
 from xdeepbedmap.training.trainer import TrainConfig, print_epoch, train
 
@@ -60,16 +62,11 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     output = Path(args.output)
-    if args.members > 1 and args.snapshots:
-        raise ValueError("--members and --snapshots: choose one way to make an ensemble")
+    check_snapshot_options(args, output)
     if args.members > 1:
         check_ensemble_output(output)
         return train_ensemble_from_args(args, _train_config(args), *training_tiles(args))
-    if args.snapshots:
-        check_ensemble_output(output, "--snapshots K")
-        if args.snapshots > args.epochs:
-            raise ValueError(f"--snapshots {args.snapshots} > --epochs {args.epochs}")
-    elif output.suffix != ".safetensors":
+    if not args.snapshots and output.suffix != ".safetensors":
         raise ValueError(f"--output {output}: expected a .safetensors checkpoint path")
     refuse_existing([output], args.overwrite)
     config = _train_config(args)
@@ -91,17 +88,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise RuntimeError(f"no epoch finished; nothing to write (run folder {run_dir})")
     storage = "float16" if args.half else "float32"
     if args.snapshots:
-        manifest = publish_snapshots(
-            run_dir,
-            result.history,
-            output,
-            args.snapshots,
-            storage=storage,
-            overwrite=args.overwrite,
-            metadata={"data": {"training_data": source}},
-        )
-        print(f"  wrote {manifest} (last {args.snapshots} epochs; calibrate it next)")
-        return 0
+        return publish_snapshots_from_args(args, run_dir, result.history, storage, source)
     try:  # loads and verifies the run's best checkpoint: a damaged one is never published
         export_checkpoint(result.best_checkpoint, output, storage, overwrite=args.overwrite)
     except CheckpointError as err:
@@ -220,12 +207,7 @@ def _add_train(sub: Any) -> None:
         help="train an ensemble of this many generators (seeds --seed + k) into the --output "
         "folder, calibrated on the validation tiles (default 1: one generator)",
     )
-    tr.add_argument(
-        "--snapshots",
-        type=at_least(2),
-        help="keep every epoch's generator and write the last K epochs as an ensemble "
-        "folder --output (a snapshot ensemble: one run, K members; calibrate it next)",
-    )
+    add_snapshots_option(tr)
     tr.add_argument(
         "--no-bootstrap",
         action="store_true",

@@ -30,12 +30,8 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from xdeepbedmap.distance_blend import (
-    DistanceBlend,
-    blend_attrs,
-    distance_to_points,
-    survey_digest,
-)
+from xdeepbedmap.distance_blend import blend_attrs, survey_digest
+from xdeepbedmap.ensemble.blending import blend_terms, blended, check_blend
 from xdeepbedmap.ensemble.spread_model import RELIEF_DEPTH, calibrated_std, local_relief
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
@@ -194,7 +190,7 @@ def superresolve_ensemble(
     validate_inputs(ds)
     ensemble = resolve_ensemble(models)
     cal, origin = _calibration(ensemble, calibration)
-    _check_blend(ensemble, cal, survey)
+    check_blend(ensemble, cal, survey)
     plan = plan_run(
         ds,
         halo=halo,
@@ -220,10 +216,10 @@ def superresolve_ensemble(
     spread = stack.map_blocks(_member_spread, drop_axis=0, dtype=np.float64)
     if survey is not None:
         assert ensemble.blend is not None  # _check_blend
-        weight, base = _blend_terms(ds, survey, ensemble.blend, mean.chunks)
-        mean = _blended(mean, base, weight)
+        weight, base = blend_terms(ds, survey, ensemble.blend, mean.chunks)
+        mean = blended(mean, base, weight)
         spread = weight * spread
-        stack = _blended(stack, base[None], weight[None]) if members else stack
+        stack = blended(stack, base[None], weight[None]) if members else stack
         attrs.update(blend_attrs(ensemble.blend, survey_digest(survey)))
     std = _std(spread, mean, cal)
     out = xr.Dataset(
@@ -238,47 +234,6 @@ def superresolve_ensemble(
         out["filled_fraction"] = filled_fraction(plan.work, plan.halo)
     cropped = cast(xr.Dataset, crop_to_region(out, ds))
     return cropped.compute() if ds["bed"].chunks is None else cropped
-
-
-def _check_blend(ensemble: Ensemble, cal: Calibration, survey: pd.DataFrame | None) -> None:
-    """Blended output needs a blend and a calibration fitted blended (or none), and back."""
-    if survey is not None and ensemble.blend is None:
-        raise ValueError(
-            f"ensemble {ensemble.source}: survey picks given but it has no distance blend; "
-            "fit one with `xdeepbedmap fit-blend --model FOLDER`"
-        )
-    if survey is None and cal.blended:
-        raise ValueError(
-            f"ensemble {ensemble.source}: its calibration was fitted on the bed blended by "
-            "distance to the survey picks; give the picks (--survey FILE, or survey= in "
-            "Python), or a calibration that holds for the unblended mean (calibration=)"
-        )
-    if survey is not None and cal.n_pixels and not cal.blended:
-        raise ValueError(
-            f"ensemble {ensemble.source}: its calibration ({cal.fitted_on}) was fitted on the "
-            "unblended mean and does not hold for blended output; refit it with "
-            "`xdeepbedmap calibrate` (which blends like the output), or pass calibration=1.0 "
-            "for the raw spread"
-        )
-
-
-def _blended(bed: da.Array, base: da.Array, weight: da.Array) -> da.Array:
-    """``base + weight (bed - base)``; ``bed`` itself where the bicubic bed is unknown."""
-    return da.where(da.isnan(base), bed, base + weight * (bed - base)).astype(np.float32)
-
-
-def _blend_terms(
-    ds: xr.Dataset, survey: pd.DataFrame, blend: DistanceBlend, chunks: tuple
-) -> tuple[da.Array, da.Array]:
-    """The blend weight and the bicubic bed on the uncropped output grid, in ``chunks``."""
-    from xdeepbedmap.baselines import bicubic
-
-    base = bicubic(ds)
-    data = base.data if isinstance(base.data, da.Array) else da.from_array(base.data)
-    base = base.copy(data=data.rechunk(chunks))
-    distance = distance_to_points(survey, base)
-    weight = distance.data.map_blocks(blend.weight, dtype=np.float32)
-    return weight, base.data
 
 
 def _ensemble_attrs(

@@ -1,0 +1,54 @@
+"""Blending an ensemble's members by distance to the survey picks (checks and lazy terms)."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xdeepbedmap.distance_blend import DistanceBlend, distance_to_points
+from xdeepbedmap.ensemble.store import Calibration, Ensemble
+
+__all__ = ["blend_terms", "blended", "check_blend"]
+
+
+def check_blend(ensemble: Ensemble, cal: Calibration, survey: pd.DataFrame | None) -> None:
+    """Blended output needs a blend and a calibration fitted blended (or none), and back."""
+    if survey is not None and ensemble.blend is None:
+        raise ValueError(
+            f"ensemble {ensemble.source}: survey picks given but it has no distance blend; "
+            "fit one with `xdeepbedmap fit-blend --model FOLDER`"
+        )
+    if survey is None and cal.blended:
+        raise ValueError(
+            f"ensemble {ensemble.source}: its calibration was fitted on the bed blended by "
+            "distance to the survey picks; give the picks (--survey FILE, or survey= in "
+            "Python), or a calibration that holds for the unblended mean (calibration=)"
+        )
+    if survey is not None and cal.n_pixels and not cal.blended:
+        raise ValueError(
+            f"ensemble {ensemble.source}: its calibration ({cal.fitted_on}) was fitted on the "
+            "unblended mean and does not hold for blended output; refit it with "
+            "`xdeepbedmap calibrate` (which blends like the output), or pass calibration=1.0 "
+            "for the raw spread"
+        )
+
+
+def blended(bed: da.Array, base: da.Array, weight: da.Array) -> da.Array:
+    """``base + weight (bed - base)``; ``bed`` itself where the bicubic bed is unknown."""
+    return da.where(da.isnan(base), bed, base + weight * (bed - base)).astype(np.float32)
+
+
+def blend_terms(
+    ds: xr.Dataset, survey: pd.DataFrame, blend: DistanceBlend, chunks: tuple
+) -> tuple[da.Array, da.Array]:
+    """The blend weight and the bicubic bed on the uncropped output grid, in ``chunks``."""
+    from xdeepbedmap.baselines import bicubic
+
+    base = bicubic(ds)
+    data = base.data if isinstance(base.data, da.Array) else da.from_array(base.data)
+    base = base.copy(data=data.rechunk(chunks))
+    distance = distance_to_points(survey, base)
+    weight = distance.data.map_blocks(blend.weight, dtype=np.float32)
+    return weight, base.data
