@@ -113,3 +113,18 @@ def test_a_fresh_run_removes_the_snapshots_of_the_one_before(tmp_path):
     train(TileDataset(tiles, range(8)), TileDataset(tiles, range(8, 10)), config, tmp_path,
           progress=False, resume=False)  # fmt: skip
     assert not stale.exists() and not snapshot_path(tmp_path, 1).exists()
+
+
+def test_cli_trains_and_publishes_a_snapshot_ensemble(tmp_path, capsys):
+    argv = ["train", "--synthetic", "21", "--synthetic-shape", "16x16", "--blocks", "1"]
+    argv += ["--epochs", "2", "--batch-size", "8", "--stride", "8", "--no-adversarial"]
+    argv += ["--snapshots", "2", "--device", "cpu", "--run-dir", str(tmp_path / "run")]
+    argv += ["--output", str(tmp_path / "ens")]
+    assert main(argv) == 0
+    assert "last 2 epochs; calibrate it next" in capsys.readouterr().out
+    ensemble = read_ensemble(tmp_path / "ens")
+    assert len(ensemble.members) == 2
+    # where calibrate and fit-blend look for the seeds the members saw
+    assert ensemble.metadata["data"]["training_data"]["synthetic_seeds"] == "21"
+    assert main(argv) == 1  # the folder exists: refused without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
