@@ -7,11 +7,37 @@ blended result was made with, so a resumed write cannot mix two surveys.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["distance_to_points", "survey_digest"]
+__all__ = ["distance_to_points", "nearest_distance", "pick_tree", "survey_digest"]
+
+_QUERY_ROWS = 256  # grid rows queried at a time: bounds temporary memory
+
+
+def pick_tree(points: pd.DataFrame) -> Any:
+    """A KD-tree of the picks' ``x``/``y`` (scipy ``cKDTree``)."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(np.column_stack([points["x"].to_numpy(), points["y"].to_numpy()]))
+
+
+def nearest_distance(tree: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Distance (float64, the points' units) from every ``(y, x)`` grid centre to its nearest point.
+
+    ``x`` and ``y`` are the grid's 1-D centre coordinates; the result is
+    ``(y.size, x.size)``, queried a few hundred rows at a time.
+    """
+    out = np.empty((y.size, x.size), dtype=np.float64)
+    for start in range(0, y.size, _QUERY_ROWS):
+        rows = y[start : start + _QUERY_ROWS]
+        xx, yy = np.meshgrid(x, rows)
+        dist, _ = tree.query(np.column_stack([xx.ravel(), yy.ravel()]))
+        out[start : start + rows.size] = dist.reshape(xx.shape)
+    return out
 
 
 def survey_digest(points: pd.DataFrame) -> str:
@@ -40,22 +66,17 @@ def distance_to_points(points: pd.DataFrame, like: xr.DataArray) -> xr.DataArray
     xarray.DataArray
         float32 distances (km) on ``like``'s ``y``/``x``, named ``distance_km``.
     """
-    from scipy.spatial import cKDTree
-
     if not {"x", "y"} <= set(points.columns) or len(points) == 0:
         raise ValueError(
             f"distance_to_points: need a non-empty table with x and y columns, got "
             f"{len(points)} rows with columns {list(points.columns)}"
         )
-    tree = cKDTree(np.column_stack([points["x"].to_numpy(), points["y"].to_numpy()]))
-
+    tree = pick_tree(points)
     y = like["y"].to_numpy().astype(np.float64)
     x = like["x"].to_numpy().astype(np.float64)
 
     def block(rows: slice, cols: slice) -> np.ndarray:
-        xx, yy = np.meshgrid(x[cols], y[rows])
-        dist, _ = tree.query(np.column_stack([xx.ravel(), yy.ravel()]))
-        return (dist.reshape(xx.shape) / 1e3).astype(np.float32)
+        return (nearest_distance(tree, x[cols], y[rows]) / 1e3).astype(np.float32)
 
     if like.chunks is None:
         data = block(slice(None), slice(None))

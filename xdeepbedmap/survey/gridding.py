@@ -39,6 +39,7 @@ from scipy.spatial import QhullError
 from threadpoolctl import threadpool_limits
 
 from xdeepbedmap.grids import BASE_RESOLUTION, DEFAULT_CRS, OUTPUT_FACTOR
+from xdeepbedmap.pick_distance import nearest_distance, pick_tree
 from xdeepbedmap.survey.errors import SurveyError
 
 __all__ = [
@@ -172,16 +173,7 @@ def _interpolate(
 
 
 def _distance(picks: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(np.column_stack([picks["x"].to_numpy(), picks["y"].to_numpy()]))
-    out = np.empty((y.size, x.size), dtype=np.float32)
-    for start in range(0, y.size, _PREDICT_ROWS):
-        rows = y[start : start + _PREDICT_ROWS]
-        xx, yy = np.meshgrid(x, rows)
-        dist, _ = tree.query(np.column_stack([xx.ravel(), yy.ravel()]))
-        out[start : start + rows.size] = dist.reshape(xx.shape)
-    return out
+    return nearest_distance(pick_tree(picks), x, y).astype(np.float32)
 
 
 def grid_points(
