@@ -58,7 +58,6 @@ DEFAULT_METHOD: Method = "linear"
 DEFAULT_MASK_RADIUS = 1500.0
 #: Largest number of block medians the O(n^2) spline accepts (about 130 MB).
 MAX_SPLINE_POINTS = 4000
-_PREDICT_ROWS = 256  # output rows queried at a time: bounds temporary memory
 _WINDOW = 64  # output cells per side of an interpolation window (16 km)
 
 
