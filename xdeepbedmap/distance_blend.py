@@ -42,6 +42,7 @@ __all__ = [
     "DistanceBlend",
     "blend_attrs",
     "blend_by_distance",
+    "blend_values",
     "distance_to_points",
     "fit_distance_blend",
     "survey_digest",
@@ -226,6 +227,15 @@ def fit_distance_blend(
     return DistanceBlend(tuple(knots), tuple(float(w) for w in weights), fitted_on, int(ok.sum()))
 
 
+def blend_values(bed: Any, base: Any, weight: Any) -> Any:
+    """``base + weight (bed - base)`` as float32; ``bed`` itself where ``base`` is unknown.
+
+    The one formula of the blend, for numpy or dask arrays of any matching
+    (broadcastable) shape: a single bed, or an ensemble's member stack.
+    """
+    return np.where(np.isnan(base), bed, base + weight * (bed - base)).astype(np.float32)
+
+
 def blend_by_distance(
     prediction: xr.DataArray,
     baseline: xr.DataArray,
@@ -248,8 +258,9 @@ def blend_by_distance(
     Returns
     -------
     xarray.DataArray
-        The blended bed, float32, with the prediction's attributes plus
-        ``distance_blend`` (the weights) and ``history`` noting the step.
+        The blended bed (:func:`blend_values`), float32, with the prediction's
+        attributes plus ``distance_blend`` (the weights) and ``history``
+        noting the step.
     """
     for name, other in (("baseline", baseline), ("distance_km", distance_km)):
         if other.shape != prediction.shape or not all(
@@ -260,13 +271,9 @@ def blend_by_distance(
                 f"(shape {other.shape}, expected {prediction.shape} with the same x/y)"
             )
     weight = xr.apply_ufunc(
-        blend.weight,
-        distance_km.drop_vars([c for c in distance_km.coords if c not in ("y", "x")]),
-        dask="parallelized",
-        output_dtypes=[np.float32],
+        blend.weight, distance_km, dask="parallelized", output_dtypes=[np.float32]
     )
-    base = baseline.drop_vars([c for c in baseline.coords if c not in ("y", "x")])
-    out = (base + weight * (prediction - base)).astype(np.float32)
+    out = prediction.copy(data=blend_values(prediction.data, baseline.data, weight.data))
     out.attrs = dict(prediction.attrs)
     out.attrs.update(blend_attrs(blend, distance_km.attrs.get("survey_sha256")))
     out.attrs["history"] = (

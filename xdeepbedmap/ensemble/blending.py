@@ -10,7 +10,7 @@ import xarray as xr
 from xdeepbedmap.distance_blend import DistanceBlend, distance_to_points
 from xdeepbedmap.ensemble.store import Calibration, Ensemble
 
-__all__ = ["blend_terms", "blended", "check_blend"]
+__all__ = ["blend_terms", "check_blend"]
 
 
 def check_blend(ensemble: Ensemble, cal: Calibration, survey: pd.DataFrame | None) -> None:
@@ -33,11 +33,6 @@ def check_blend(ensemble: Ensemble, cal: Calibration, survey: pd.DataFrame | Non
             "`xdeepbedmap calibrate` (which blends like the output), or pass calibration=1.0 "
             "for the raw spread"
         )
-
-
-def blended(bed: da.Array, base: da.Array, weight: da.Array) -> da.Array:
-    """``base + weight (bed - base)``; ``bed`` itself where the bicubic bed is unknown."""
-    return da.where(da.isnan(base), bed, base + weight * (bed - base)).astype(np.float32)
 
 
 def blend_terms(

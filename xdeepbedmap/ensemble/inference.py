@@ -30,8 +30,8 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from xdeepbedmap.distance_blend import blend_attrs, survey_digest
-from xdeepbedmap.ensemble.blending import blend_terms, blended, check_blend
+from xdeepbedmap.distance_blend import blend_attrs, blend_values, survey_digest
+from xdeepbedmap.ensemble.blending import blend_terms, check_blend
 from xdeepbedmap.ensemble.spread_model import RELIEF_DEPTH, calibrated_std, local_relief
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
@@ -217,9 +217,9 @@ def superresolve_ensemble(
     if survey is not None:
         assert ensemble.blend is not None  # _check_blend
         weight, base = blend_terms(ds, survey, ensemble.blend, mean.chunks)
-        mean = blended(mean, base, weight)
+        mean = blend_values(mean, base, weight)
         spread = weight * spread
-        stack = blended(stack, base[None], weight[None]) if members else stack
+        stack = blend_values(stack, base[None], weight[None]) if members else stack
         attrs.update(blend_attrs(ensemble.blend, survey_digest(survey)))
     std = _std(spread, mean, cal)
     out = xr.Dataset(
