@@ -181,3 +181,32 @@ def ensemble_option(values: Sequence[str]) -> Any:
     if len(values) == 1 and values[0] == BUNDLED_ENSEMBLE_NAME and not Path(values[0]).exists():
         return resolve_ensemble(None)
     return resolve_ensemble(values[0] if len(values) == 1 else list(values))
+
+
+def refuse_seen_regions(
+    trained: dict[str, Any],
+    seeds: Sequence[int],
+    world: str,
+    who: str,
+    keys: Sequence[str] = ("synthetic_seeds",),
+) -> None:
+    """Refuse held-out ``--synthetic`` seeds or a world that the model's records say it saw.
+
+    ``trained`` is a checkpoint's or ensemble's ``training_data`` record;
+    ``keys`` its seed lists to check (``synthetic_seeds``, ``validation_seeds``).
+    Fitting anything on regions a model trained on (or picked epochs with)
+    would flatter it.
+    """
+    owners = f"{who}'" if who.endswith("s") else f"{who}'s"
+    for key in keys:
+        if trained.get(key):
+            shared = sorted(set(parse_seeds(trained[key])) & set(seeds))
+            if shared:
+                raise ValueError(
+                    f"--synthetic: seeds {shared[:5]} are among the {owners} {key} (the {who} "
+                    f"trained on seeds {trained[key]}); use regions none of them saw"
+                )
+    if trained.get("synthetic_world", world) != world:
+        raise ValueError(
+            f"--synthetic-world {world}: the {who} trained on world {trained['synthetic_world']}"
+        )

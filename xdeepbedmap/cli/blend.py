@@ -9,7 +9,7 @@ from typing import Any
 
 import xarray as xr
 
-from xdeepbedmap.cli._args import parse_seeds, parse_shape, refuse_existing
+from xdeepbedmap.cli._args import parse_seeds, parse_shape, refuse_existing, refuse_seen_regions
 from xdeepbedmap.synthetic import WORLDS
 
 __all__ = ["add_commands"]
@@ -29,23 +29,6 @@ def _training_data(model: Path) -> dict[str, Any]:
         return {}  # a Chainer .npz or a checkpoint without records: nothing to check
 
 
-def _refuse_training_seeds(model: Path, seeds: list[int], world: str) -> None:
-    """A blend fitted on regions the model trained on or picked epochs with would flatter it."""
-    trained = _training_data(model)
-    for key in ("synthetic_seeds", "validation_seeds"):
-        if trained.get(key):
-            shared = sorted(set(parse_seeds(trained[key])) & set(seeds))
-            if shared:
-                raise ValueError(
-                    f"--synthetic: seeds {shared[:5]} are among the model's {key} "
-                    f"({trained[key]}); fit the blend on regions it never saw"
-                )
-    if trained.get("synthetic_world", world) != world:
-        raise ValueError(
-            f"--synthetic-world {world}: the model trained on world {trained['synthetic_world']}"
-        )
-
-
 def _cmd_fit_blend(args: argparse.Namespace) -> int:
     from xdeepbedmap.blend_regions import fit_blend_on_regions
 
@@ -63,7 +46,13 @@ def _cmd_fit_blend(args: argparse.Namespace) -> int:
             raise FileExistsError(
                 f"--model {model} already has a distance blend; pass --overwrite to refit it"
             )
-    _refuse_training_seeds(model, parse_seeds(args.synthetic), args.synthetic_world)
+    refuse_seen_regions(
+        _training_data(model),
+        parse_seeds(args.synthetic),
+        args.synthetic_world,
+        "model",
+        keys=("synthetic_seeds", "validation_seeds"),
+    )
     output = Path(args.output) if args.output else model.with_suffix(".blend.json")
     if not in_manifest:
         refuse_existing([output], args.overwrite)

@@ -13,7 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xdeepbedmap.cli._args import add_region_options, at_least, fraction, parse_seeds
+from xdeepbedmap.cli._args import (
+    add_region_options,
+    at_least,
+    fraction,
+    parse_seeds,
+    refuse_seen_regions,
+)
 from xdeepbedmap.ensemble.calibration import METHODS
 from xdeepbedmap.synthetic import WORLDS
 from xdeepbedmap.training.config import TrainConfig
@@ -207,16 +213,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         raise ValueError(f"--ensemble {args.ensemble}: calibrate needs an ensemble folder")
     trained = ensemble.metadata.get("data", {}).get("training_data", {})
     if args.synthetic and trained.get("synthetic_seeds"):
-        if set(parse_seeds(trained["synthetic_seeds"])) & set(parse_seeds(args.synthetic)):
-            raise ValueError(
-                f"--synthetic {args.synthetic}: the members trained on seeds "
-                f"{trained['synthetic_seeds']}; calibrate on regions none of them saw"
-            )
-        if trained.get("synthetic_world", args.synthetic_world) != args.synthetic_world:
-            raise ValueError(
-                f"--synthetic-world {args.synthetic_world}: the members trained on world "
-                f"{trained['synthetic_world']}"
-            )
+        refuse_seen_regions(trained, parse_seeds(args.synthetic), args.synthetic_world, "members")
     if ensemble.blend is not None and (not args.synthetic or args.regions):
         raise ValueError(
             f"--ensemble {args.ensemble} has a distance blend: calibrate it on --synthetic "
