@@ -266,33 +266,33 @@ def write_ensemble(
     return folder / MANIFEST
 
 
-def set_calibration(folder: str | PathLike[str], calibration: Calibration) -> Path:
-    """Replace the calibration recorded in a complete ensemble folder.
-
-    The members are checked against the manifest first (:func:`read_ensemble`),
-    and kept as they are, with their seeds, training records and metadata;
-    the manifest is replaced atomically.
-    """
-    folder = Path(folder)
-    read_ensemble(folder)  # complete, and every member is the one recorded
+def _rewrite(folder: Path, calibration: Calibration | None, blend: DistanceBlend | None) -> Path:
+    """The manifest again with another calibration and blend; members, seeds and metadata kept."""
     record = json.loads((folder / MANIFEST).read_text())
     members = [
         {key: value for key, value in entry.items() if key != "sha256"}
         for entry in record["members"]
     ]
-    blend = record.get("distance_blend")
-    if calibration.blended and not blend:
+    return write_ensemble(
+        folder, members, calibration=calibration, metadata=record.get("metadata", {}), blend=blend
+    )
+
+
+def set_calibration(folder: str | PathLike[str], calibration: Calibration) -> Path:
+    """Replace the calibration recorded in a complete ensemble folder.
+
+    The members are checked against the manifest first (:func:`read_ensemble`),
+    and kept as they are, with their seeds, training records, metadata and
+    distance blend; the manifest is replaced atomically.
+    """
+    folder = Path(folder)
+    ensemble = read_ensemble(folder)  # complete, and every member is the one recorded
+    if calibration.blended and ensemble.blend is None:
         raise EnsembleError(
             f"{folder}: the calibration was fitted on blended output but the ensemble has no "
             "distance blend; set the blend first (xdeepbedmap fit-blend)"
         )
-    return write_ensemble(
-        folder,
-        members,
-        calibration=calibration,
-        metadata=record.get("metadata", {}),
-        blend=DistanceBlend.from_dict(blend) if blend else None,
-    )
+    return _rewrite(folder, calibration, ensemble.blend)
 
 
 def set_distance_blend(folder: str | PathLike[str], blend: DistanceBlend) -> Path:
@@ -303,15 +303,7 @@ def set_distance_blend(folder: str | PathLike[str], blend: DistanceBlend) -> Pat
     the unblended mean is kept, as it still holds for unblended output.
     """
     folder = Path(folder)
-    ensemble = read_ensemble(folder)
-    record = json.loads((folder / MANIFEST).read_text())
-    members = [
-        {key: value for key, value in entry.items() if key != "sha256"}
-        for entry in record["members"]
-    ]
-    calibration = ensemble.calibration
+    calibration = read_ensemble(folder).calibration
     if calibration is not None and calibration.blended:
         calibration = None
-    return write_ensemble(
-        folder, members, calibration=calibration, metadata=record.get("metadata", {}), blend=blend
-    )
+    return _rewrite(folder, calibration, blend)
