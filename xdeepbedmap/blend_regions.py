@@ -35,11 +35,11 @@ __all__ = [
 ]
 
 
-def model_digest(model: str | PathLike[str]) -> str:
-    """A checkpoint's digest, or the digest of an ensemble folder's member digests."""
+def model_digest(model: str | PathLike[str] | None) -> str:
+    """A checkpoint's digest (``None``: the bundled model's), or that of an ensemble's members."""
     import hashlib
 
-    if Path(model).is_dir():
+    if model is not None and Path(model).is_dir():
         from xdeepbedmap.ensemble.store import read_ensemble
 
         joined = ",".join(spec.digest for spec in read_ensemble(model).members)

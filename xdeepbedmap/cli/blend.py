@@ -146,27 +146,29 @@ def survey_from_args(args: argparse.Namespace, crs: Any, has_ensemble: bool) -> 
     if not same_crs(crs, "EPSG:3031"):
         raise ValueError(f"--survey picks are read in EPSG:3031; the inputs are in {crs}")
     blend = DistanceBlend.load(args.blend) if args.blend else None
+    picks = read_survey_files(args)
+    if blend is not None and blend.model_sha256:
+        from xdeepbedmap.blend_regions import model_digest
+
+        if blend.model_sha256 != model_digest(args.model):
+            raise ValueError(
+                f"--blend {args.blend} was fitted for another model ({blend.fitted_on}); "
+                "fit one for this model with fit-blend"
+            )
+    return picks, blend
+
+
+def read_survey_files(args: argparse.Namespace) -> Any:
+    """The picks of ``--survey`` (x/y in EPSG:3031), with ``--survey-crs`` for x/y/z files."""
     from xdeepbedmap.survey import read_points
     from xdeepbedmap.survey.errors import SurveyError
 
     try:
-        picks = read_points(args.survey, crs=args.survey_crs)
+        return read_points(args.survey, crs=args.survey_crs)
     except SurveyError as err:
         if "need their CRS" in str(err):
             raise SurveyError(f"{err}; on the command line: --survey-crs EPSG:3031") from err
         raise
-    if blend is not None and blend.model_sha256 and blend.model_sha256 != _model_digest(args):
-        raise ValueError(
-            f"--blend {args.blend} was fitted for another model ({blend.fitted_on}); "
-            "fit one for this model with fit-blend"
-        )
-    return picks, blend
-
-
-def _model_digest(args: argparse.Namespace) -> str:
-    from xdeepbedmap.model_store import resolve_model
-
-    return resolve_model(args.model).digest
 
 
 def blend_single(result: Any, ds: Any, picks: Any, blend: Any) -> Any:

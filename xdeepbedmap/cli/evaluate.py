@@ -54,9 +54,9 @@ def _survey(args: argparse.Namespace, ensemble: Any, truth: Any) -> Any:
     if args.survey:
         if ensemble is None or ensemble.blend is None:
             raise ValueError("--survey blends an --ensemble that has a distance blend")
-        from xdeepbedmap.survey import read_points
+        from xdeepbedmap.cli.blend import read_survey_files
 
-        return read_points(args.survey, crs=args.survey_crs)
+        return read_survey_files(args)
     if ensemble is None or ensemble.blend is None or not args.synthetic:
         return None
     from xdeepbedmap.synthetic import WORLDS, survey_picks
