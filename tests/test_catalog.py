@@ -10,6 +10,7 @@ from dask.callbacks import Callback
 from xdeepbedmap.catalog import (
     DEMO_SEED,
     DEMO_SHAPE,
+    DEMO_WORLD,
     catalog_path,
     open_inputs,
     open_truth,
@@ -23,7 +24,7 @@ from xdeepbedmap.grids import (
     validate_inputs,
     zoom_in,
 )
-from xdeepbedmap.synthetic import make_region
+from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
 
 
 class CountTasks(Callback):
@@ -37,7 +38,7 @@ class CountTasks(Callback):
 
 @pytest.fixture(scope="module")
 def demo_region():
-    return make_region(DEMO_SHAPE, seed=DEMO_SEED)
+    return make_region(DEMO_SHAPE, seed=DEMO_SEED, **WORLDS[DEMO_WORLD])
 
 
 def test_open_inputs_is_lazy():
@@ -63,6 +64,30 @@ def test_catalog_gives_the_numbers_of_make_region(demo_region):
         )
     np.testing.assert_array_equal(open_truth("demo").values, truth.values)
     assert ds.rio.crs.to_epsg() == 3031
+
+
+def test_demo_catalog_ships_the_picks_its_bed_was_gridded_from(demo_region):
+    from xdeepbedmap.catalog_survey import open_survey, survey_path
+
+    assert WORLDS[DEMO_WORLD]["bed_model"] == "survey"
+    _, truth = demo_region
+    expected = survey_picks(truth, DEMO_SEED)
+    picks = open_survey("demo")
+    assert picks.attrs["crs"] == "EPSG:3031" and len(picks) == len(expected) > 1000
+    for column in ("x", "y", "bed"):
+        np.testing.assert_allclose(picks[column], expected[column], rtol=0, atol=1e-6)
+    assert survey_path("antarctica") is None
+    with pytest.raises(ValueError, match="names no survey picks"):
+        open_survey("antarctica")
+
+
+def test_a_catalog_naming_a_missing_survey_file_says_which(tmp_path):
+    from xdeepbedmap.catalog_survey import survey_path
+
+    text = catalog_path("demo").read_text().replace("demo/survey.parquet", "gone.parquet")
+    (tmp_path / "cat.yaml").write_text(text)
+    with pytest.raises(FileNotFoundError, match=r"metadata.survey names .*gone.parquet"):
+        survey_path(tmp_path / "cat.yaml")
 
 
 def test_region_subset_is_a_slice(demo_region):

@@ -8,6 +8,7 @@ grid-nesting contract in :mod:`xdeepbedmap.grids`; catalogs and lazy loading in
 from xdeepbedmap import accessor as _accessor  # noqa: F401  (registers ds.deepbedmap)
 from xdeepbedmap._version import __version__
 from xdeepbedmap.catalog import open_inputs, open_truth
+from xdeepbedmap.catalog_survey import open_survey
 from xdeepbedmap.inputs import assemble
 
-__all__ = ["__version__", "assemble", "open_inputs", "open_truth"]
+__all__ = ["__version__", "assemble", "open_inputs", "open_survey", "open_truth"]

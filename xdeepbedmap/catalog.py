@@ -41,6 +41,9 @@ SHIPPED_CATALOGS = Path(__file__).parent / "catalogs"
 DEFAULT_DATA_DIR = "~/.local/share/xdeepbedmap"
 DEMO_SHAPE = (80, 80)
 DEMO_SEED = 42
+#: The synthetic world of the demo region (``synthetic.WORLDS``): v2, its 1 km
+#: bed gridded from a synthetic survey whose picks ship beside it.
+DEMO_WORLD = "v2"
 
 
 def catalog_path(catalog: str | PathLike[str]) -> Path:
@@ -267,8 +270,16 @@ def write_region_files(
 
 
 def write_demo_data(directory: str | PathLike[str] | None = None) -> dict[str, Path]:
-    """(Re)generate the embedded demo region's files from ``make_region``."""
-    from xdeepbedmap.synthetic import make_region
+    """(Re)generate the embedded demo region's files from ``make_region``.
 
-    inputs, truth = make_region(DEMO_SHAPE, seed=DEMO_SEED)
-    return write_region_files(directory or SHIPPED_CATALOGS / "demo", inputs, truth)
+    World :data:`DEMO_WORLD`: the rasters, the truth and ``survey.parquet``,
+    the picks of the synthetic survey its 1 km bed was gridded from.
+    """
+    from xdeepbedmap.catalog_survey import write_survey
+    from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
+
+    directory = Path(directory or SHIPPED_CATALOGS / "demo")
+    inputs, truth = make_region(DEMO_SHAPE, seed=DEMO_SEED, **WORLDS[DEMO_WORLD])
+    written = write_region_files(directory, inputs, truth)
+    written["survey"] = write_survey(survey_picks(truth, DEMO_SEED), directory)
+    return written

@@ -1,0 +1,77 @@
+"""The survey picks a catalog ships beside its rasters (``metadata.survey``).
+
+The demo catalog's 1 km bed was gridded from a synthetic radar survey; the
+picks of that survey ship with it (``demo/survey.parquet``), so a blended
+model or ensemble (:mod:`xdeepbedmap.distance_blend`) can measure each output
+pixel's distance to the nearest pick exactly as it would with real lines.
+The catalog entry names the file (relative to the catalog's folder), its
+column layout and the CRS of projected ``x``/``y`` columns::
+
+    metadata:
+      survey: {path: demo/survey.parquet, layout: xyz, crs: "EPSG:3031"}
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xdeepbedmap.catalog import catalog_path, open_catalog
+
+__all__ = ["open_survey", "survey_path", "write_survey"]
+
+#: File name of the picks beside a catalog's rasters (demo catalog).
+SURVEY_FILE = "survey.parquet"
+
+
+def _spec(catalog: str | PathLike[str]) -> dict[str, Any] | None:
+    return (open_catalog(catalog).metadata or {}).get("survey")
+
+
+def survey_path(catalog: str | PathLike[str] = "demo") -> Path | None:
+    """The survey file ``catalog`` names, or ``None`` when it names none.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the catalog names a survey file that is not there.
+    """
+    spec = _spec(catalog)
+    if not spec:
+        return None
+    path = Path(spec["path"])
+    if not path.is_absolute():
+        path = catalog_path(catalog).parent / path
+    if not path.exists():
+        raise FileNotFoundError(f"catalog {catalog}: metadata.survey names {path}, not found")
+    return path
+
+
+def open_survey(catalog: str | PathLike[str] = "demo") -> pd.DataFrame:
+    """Read the survey picks ``catalog`` ships (``x``, ``y`` in EPSG:3031, ``bed``).
+
+    Raises
+    ------
+    ValueError
+        If the catalog names no survey (``metadata.survey``).
+    """
+    from xdeepbedmap.survey import read_points
+
+    path = survey_path(catalog)
+    if path is None:
+        raise ValueError(f"catalog {catalog} names no survey picks (metadata.survey)")
+    spec = _spec(catalog) or {}
+    return read_points(path, spec.get("layout", "auto"), crs=spec.get("crs"))
+
+
+def write_survey(picks: pd.DataFrame, directory: str | PathLike[str]) -> Path:
+    """Write ``picks`` (``x``, ``y``, ``bed``) atomically as ``directory/survey.parquet``."""
+    from xdeepbedmap.atomic import atomic_path
+
+    path = Path(directory) / SURVEY_FILE
+    with atomic_path(path, overwrite=True) as tmp:
+        picks[["x", "y", "bed"]].to_parquet(tmp, index=False)
+    return path
