@@ -27,6 +27,7 @@ from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
 from xdeepbedmap.truth import align_truth
 
 __all__ = [
+    "blend_model_bed",
     "fit_blend_on_regions",
     "model_blend",
     "model_digest",
@@ -82,6 +83,28 @@ def predict_bed(inputs: xr.Dataset, model: str | PathLike[str], **kwargs: Any) -
     from xdeepbedmap.inference import superresolve
 
     return superresolve(inputs, model, **kwargs)
+
+
+def blend_model_bed(
+    result: xr.DataArray | xr.Dataset,
+    inputs: xr.Dataset,
+    picks: Any,
+    blend: DistanceBlend,
+) -> xr.DataArray | xr.Dataset:
+    """A single model's bed (or ``bed`` of a Dataset) blended by distance to ``picks``.
+
+    The blend is pointwise, so ``result`` may be cropped to a region of the
+    (margin-padded) ``inputs``: the bicubic bed is cropped the same way.
+    """
+    from xdeepbedmap.distance_blend import blend_by_distance
+    from xdeepbedmap.region import crop_to_region
+
+    bed = result["bed"] if isinstance(result, xr.Dataset) else result
+    base = crop_to_region(bicubic(inputs), inputs)
+    if bed.chunks is not None:
+        base = base.chunk(dict(zip(("y", "x"), bed.chunks, strict=True)))
+    blended = blend_by_distance(bed, base, distance_to_points(picks, bed), blend)
+    return result.assign(bed=blended) if isinstance(result, xr.Dataset) else blended
 
 
 def region_distance(

@@ -29,6 +29,7 @@ def evaluate(
     roughness_window: int = 5,
     figure: str | PathLike[str] | None = None,
     survey: Any = None,
+    blend: Any = None,
     **superresolve_kwargs: Any,
 ) -> dict[str, dict[str, Any]]:
     """RMSE, MAE, bias and roughness of the model and of bicubic against the truth.
@@ -51,7 +52,11 @@ def evaluate(
         Also write a comparison PNG (inputs, bicubic, model, truth).
     survey : pandas.DataFrame, optional
         Survey picks: the ensemble is blended by distance to them (its blend;
-        see :func:`~xdeepbedmap.ensemble.superresolve_ensemble`).
+        see :func:`~xdeepbedmap.ensemble.superresolve_ensemble`), and so is
+        the model if ``blend`` is given.
+    blend : DistanceBlend, optional
+        The model's distance blend (:mod:`xdeepbedmap.distance_blend`): with
+        ``survey``, adds a ``"DeepBedMap blended"`` row.
     **superresolve_kwargs
         Passed on (``halo``, ``device`` ...).
 
@@ -75,6 +80,10 @@ def evaluate(
         "DeepBedMap": superresolve(inputs, model, **superresolve_kwargs),
         "bicubic": bicubic(inputs),
     }
+    if blend is not None and survey is not None:
+        from xdeepbedmap.blend_regions import blend_model_bed
+
+        beds["DeepBedMap blended"] = blend_model_bed(beds["DeepBedMap"], inputs, survey, blend)
     std = None
     if ensemble is not None:
         result = superresolve_ensemble(
@@ -122,15 +131,21 @@ def _uncertainty(
 
 def format_table(table: dict[str, dict[str, Any]]) -> str:
     """A plain-text table of :func:`evaluate`'s result, with the RMSE improvement."""
-    lines = [f"{'':12s} {'RMSE (m)':>9s} {'MAE (m)':>8s} {'bias (m)':>9s} {'roughness (m)':>14s}"]
-    for name, row in table.items():
-        if name == "uncertainty":
-            continue
+    rows = {name: row for name, row in table.items() if name != "uncertainty"}
+    width = max(12, *(len(name) for name in rows))
+    head = f"{'RMSE (m)':>9s} {'MAE (m)':>8s} {'bias (m)':>9s} {'roughness (m)':>14s}"
+    lines = [f"{'':{width}s} {head}"]
+    for name, row in rows.items():
         cells = [f"{row[k]:9.2f}" if k in row else f"{'':9s}" for k in ("rmse", "mae", "bias")]
-        lines.append(f"{name:12s} {cells[0]} {cells[1][1:]} {cells[2]} {row['roughness']:14.2f}")
-    if "DeepBedMap" in table and "bicubic" in table:
-        gain = 1 - table["DeepBedMap"]["rmse"] / table["bicubic"]["rmse"]
-        lines.append(f"RMSE {gain:+.1%} vs bicubic (positive: DeepBedMap is better)")
+        rough = f"{row['roughness']:14.2f}"
+        lines.append(f"{name:{width}s} {cells[0]} {cells[1][1:]} {cells[2]} {rough}")
+    if "bicubic" in rows:
+        changes = [
+            f"{name} {row['rmse'] / rows['bicubic']['rmse'] - 1:+.1%}"
+            for name, row in rows.items()
+            if name.startswith("DeepBedMap") and "rmse" in row
+        ]
+        lines.append(f"RMSE vs bicubic (negative: better than bicubic): {', '.join(changes)}")
     if "uncertainty" in table:
         u = table["uncertainty"]
         lines.append(

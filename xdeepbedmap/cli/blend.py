@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import xarray as xr
-
 from xdeepbedmap.cli._args import parse_seeds, parse_shape, refuse_existing, refuse_seen_regions
 from xdeepbedmap.synthetic import WORLDS
 
@@ -112,76 +110,3 @@ def add_commands(sub: Any) -> None:
     )
     fb.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     fb.set_defaults(func=_cmd_fit_blend)
-
-
-def add_survey_options(parser: argparse.ArgumentParser) -> None:
-    """``--survey`` and ``--blend`` of ``superresolve``."""
-    parser.add_argument(
-        "--survey",
-        action="append",
-        metavar="FILE",
-        help="bed picks (CReSIS/Bedmap CSV or Parquet; repeat for several): blend the result "
-        "with the bicubic bed by distance to them (the ensemble's blend, or --blend)",
-    )
-    parser.add_argument(
-        "--survey-crs", help="CRS of x/y columns of x/y/z survey files (default: lon/lat)"
-    )
-    parser.add_argument("--blend", help="distance blend (JSON from fit-blend) for --model")
-
-
-def survey_from_args(args: argparse.Namespace, crs: Any, has_ensemble: bool) -> Any:
-    """``(picks, blend)`` for ``--survey``/``--blend``, read and checked before any output."""
-    from xdeepbedmap.crs import same_crs
-    from xdeepbedmap.distance_blend import DistanceBlend
-
-    if not args.survey:
-        if args.blend or args.survey_crs:
-            option = "--blend" if args.blend else "--survey-crs"
-            raise ValueError(f"{option} needs --survey: the picks to measure distances to")
-        return None, None
-    if has_ensemble and args.blend:
-        raise ValueError("--blend is for --model; an ensemble uses the blend in its manifest")
-    if not has_ensemble and not args.blend:
-        raise ValueError("--survey with --model needs --blend (fit one with fit-blend)")
-    if not same_crs(crs, "EPSG:3031"):
-        raise ValueError(f"--survey picks are read in EPSG:3031; the inputs are in {crs}")
-    blend = DistanceBlend.load(args.blend) if args.blend else None
-    picks = read_survey_files(args)
-    if blend is not None and blend.model_sha256:
-        from xdeepbedmap.blend_regions import model_digest
-
-        if blend.model_sha256 != model_digest(args.model):
-            raise ValueError(
-                f"--blend {args.blend} was fitted for another model ({blend.fitted_on}); "
-                "fit one for this model with fit-blend"
-            )
-    return picks, blend
-
-
-def read_survey_files(args: argparse.Namespace) -> Any:
-    """The picks of ``--survey`` (x/y in EPSG:3031), with ``--survey-crs`` for x/y/z files."""
-    from xdeepbedmap.survey import read_points
-    from xdeepbedmap.survey.errors import SurveyError
-
-    try:
-        return read_points(args.survey, crs=args.survey_crs)
-    except SurveyError as err:
-        if "need their CRS" in str(err):
-            raise SurveyError(f"{err}; on the command line: --survey-crs EPSG:3031") from err
-        raise
-
-
-def blend_single(result: Any, ds: Any, picks: Any, blend: Any) -> Any:
-    """A single model's bed blended by distance to ``picks`` (pointwise, so crop-free)."""
-    from xdeepbedmap.baselines import bicubic
-    from xdeepbedmap.distance_blend import blend_by_distance, distance_to_points
-    from xdeepbedmap.region import crop_to_region
-
-    bed = result["bed"] if isinstance(result, xr.Dataset) else result
-    base = crop_to_region(bicubic(ds), ds)
-    if bed.chunks is not None:
-        base = base.chunk(dict(zip(("y", "x"), bed.chunks, strict=True)))
-    blended = blend_by_distance(bed, base, distance_to_points(picks, bed), blend)
-    if isinstance(result, xr.Dataset):
-        return result.assign(bed=blended)
-    return blended

@@ -10,6 +10,7 @@ from typing import Any
 from xdeepbedmap.cli._args import add_region_options, at_least, ensemble_option, parse_seeds
 from xdeepbedmap.cli._regions import regions_from_args
 from xdeepbedmap.cli.survey import add_point_options, evaluate_at_points
+from xdeepbedmap.cli.survey_blend import add_survey_options
 from xdeepbedmap.evaluation import evaluate, format_table
 
 __all__ = ["add_commands"]
@@ -33,7 +34,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         args.model,
         ensemble=ensemble,
         figure=args.figure,
-        survey=_survey(args, ensemble, truth),
+        **_survey_and_blend(args, ensemble, truth),
         halo=args.halo,
         device=args.device,
     )
@@ -49,22 +50,44 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _survey(args: argparse.Namespace, ensemble: Any, truth: Any) -> Any:
-    """The picks to blend the ensemble with: ``--survey``, or a synthetic region's own."""
+def _survey_and_blend(args: argparse.Namespace, ensemble: Any, truth: Any) -> dict[str, Any]:
+    """``survey=`` and ``blend=`` of ``evaluate``: the picks and the model's blend, if any.
+
+    The picks: ``--survey``; else a ``--synthetic`` region's own survey (a survey
+    world's) or the picks the catalog ships, when the ensemble or the model
+    has a blend to use them with.
+    """
+    from xdeepbedmap.cli.survey_blend import checkpoint_blend, read_survey_files
+
+    if args.survey_crs and not args.survey:
+        raise ValueError("--survey-crs needs --survey: the picks to measure distances to")
+    if args.no_survey:
+        if args.survey or args.blend:
+            raise ValueError("--no-survey contradicts --survey and --blend")
+        return {}
+    blend = checkpoint_blend(args.model, args.blend)
+    if ensemble is None or ensemble.blend is None:
+        if blend is None:
+            if args.survey:
+                raise ValueError(
+                    "--survey blends an --ensemble that has a distance blend, or a --model "
+                    "with one (--blend, or MODEL.blend.json beside it)"
+                )
+            return {}
     if args.survey:
-        if ensemble is None or ensemble.blend is None:
-            raise ValueError("--survey blends an --ensemble that has a distance blend")
-        from xdeepbedmap.cli.blend import read_survey_files
+        return {"survey": read_survey_files(args), "blend": blend}
+    if args.synthetic:
+        from xdeepbedmap.synthetic import WORLDS, survey_picks
 
-        return read_survey_files(args)
-    if ensemble is None or ensemble.blend is None or not args.synthetic:
-        return None
-    from xdeepbedmap.synthetic import WORLDS, survey_picks
+        if WORLDS[args.synthetic_world]["bed_model"] != "survey":
+            return {}
+        # the region's own survey: the one its 1 km bed was gridded from
+        return {"survey": survey_picks(truth, parse_seeds(args.synthetic)[0]), "blend": blend}
+    from xdeepbedmap.catalog_survey import open_survey, survey_path
 
-    if WORLDS[args.synthetic_world]["bed_model"] != "survey":
-        return None
-    # the region's own survey: the one its 1 km bed was gridded from
-    return survey_picks(truth, parse_seeds(args.synthetic)[0])
+    if survey_path(args.catalog) is None:
+        return {}
+    return {"survey": open_survey(args.catalog), "blend": blend}
 
 
 def _add_evaluate(sub: Any) -> None:
@@ -88,14 +111,7 @@ def _add_evaluate(sub: Any) -> None:
     ev.add_argument("--points", help="judge at these survey picks instead of a truth grid")
     ev.add_argument("--training-points", help="picks the survey-only baseline interpolates")
     ev.add_argument("--transect", help="x0,y0,x1,y1: elevation and roughness along this line")
-    ev.add_argument(
-        "--survey",
-        action="append",
-        metavar="FILE",
-        help="blend the --ensemble by distance to these picks (its blend); a --synthetic "
-        "region of a survey world uses its own survey by default",
-    )
-    ev.add_argument("--survey-crs", help="CRS of x/y columns of x/y/z --survey files")
+    add_survey_options(ev)
     add_point_options(ev)
     ev.set_defaults(func=_cmd_evaluate)
 

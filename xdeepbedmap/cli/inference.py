@@ -16,6 +16,7 @@ from dask.diagnostics import ProgressBar
 from xdeepbedmap._version import __version__
 from xdeepbedmap.atomic import partial_path
 from xdeepbedmap.baselines import bicubic
+from xdeepbedmap.blend_regions import blend_model_bed
 from xdeepbedmap.catalog import open_inputs, open_truth, write_demo_data
 from xdeepbedmap.cli._args import (
     add_bed_source_option,
@@ -24,7 +25,7 @@ from xdeepbedmap.cli._args import (
     parse_bbox,
     refuse_existing,
 )
-from xdeepbedmap.cli.blend import add_survey_options, blend_single, survey_from_args
+from xdeepbedmap.cli.survey_blend import add_survey_options, survey_from_args
 from xdeepbedmap.ensemble import Ensemble, superresolve_ensemble
 from xdeepbedmap.inference import DTYPES, superresolve
 from xdeepbedmap.io import check_outputs, open_layers, write_outputs
@@ -112,7 +113,7 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         bed_source=args.bed_source,
     )
-    picks, blend = survey_from_args(args, ds.rio.crs, ensemble is not None)
+    picks, blend = survey_from_args(args, ds.rio.crs, ensemble)
     options = dict(halo=args.halo, window=args.window, batch_size=args.batch_size)
     options.update(device=args.device, dtype=args.dtype, quality=args.quality)
     result: xr.DataArray | xr.Dataset
@@ -123,7 +124,7 @@ def _cmd_superresolve(args: argparse.Namespace) -> int:
     else:
         result = superresolve(ds, args.model, ice_mask=args.ice_mask, **options)
         if picks is not None:
-            result = blend_single(result, ds, picks, blend)
+            result = blend_model_bed(result, ds, picks, blend)
     bed = result["bed"] if isinstance(result, xr.Dataset) else result
     # the result is cropped to --bbox (open_inputs read a margin of true data around it)
     ny, nx = bed.sizes["y"] // 4, bed.sizes["x"] // 4

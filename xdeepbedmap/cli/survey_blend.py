@@ -1,0 +1,141 @@
+"""``--survey``/``--blend``/``--no-survey``: a command's bed blended by distance to survey picks.
+
+Where the picks come from: ``--survey FILE`` (repeatable), else, for an
+ensemble with a distance blend, the picks the catalog ships
+(``metadata.survey``, :mod:`xdeepbedmap.catalog_survey`): the blended
+ensemble's error model holds only for blended output, so it uses them
+unasked. Which blend: an ensemble's own (its manifest); for a checkpoint,
+``--blend`` or ``MODEL.blend.json`` beside it (where ``fit-blend`` writes
+it). Everything is read and checked before any output is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "add_survey_options",
+    "checkpoint_blend",
+    "read_survey_files",
+    "survey_from_args",
+]
+
+
+def add_survey_options(parser: argparse.ArgumentParser, *, blend: bool = True) -> None:
+    """``--survey``, ``--survey-crs``, ``--no-survey`` and (``blend``) ``--blend``."""
+    parser.add_argument(
+        "--survey",
+        action="append",
+        metavar="FILE",
+        help="bed picks (CReSIS/Bedmap CSV or Parquet; repeat for several): blend the result "
+        "with the bicubic bed by distance to them (the ensemble's blend; for --model, "
+        "--blend or MODEL.blend.json). An ensemble with a blend uses the catalog's picks "
+        "when the catalog ships some (the demo catalog does)",
+    )
+    parser.add_argument(
+        "--survey-crs", help="CRS of x/y columns of x/y/z survey files (default: lon/lat)"
+    )
+    parser.add_argument(
+        "--no-survey",
+        action="store_true",
+        help="no blending: the network's bed as it is (an ensemble then needs a calibration "
+        "fitted unblended)",
+    )
+    if blend:
+        parser.add_argument(
+            "--blend",
+            help="distance blend (JSON from fit-blend) for --model "
+            "(default: MODEL.blend.json beside the checkpoint, if there)",
+        )
+
+
+def checkpoint_blend(model: Any, blend: Any = None) -> Any:
+    """The :class:`~xdeepbedmap.distance_blend.DistanceBlend` of a checkpoint, or ``None``.
+
+    ``blend`` (a JSON path) if given, else ``MODEL.blend.json`` beside the
+    checkpoint (``model=None``: the bundled model) if it exists.
+
+    Raises
+    ------
+    ValueError
+        If the blend records another model's digest than ``model``'s.
+    """
+    from xdeepbedmap.blend_regions import model_digest
+    from xdeepbedmap.distance_blend import DistanceBlend
+    from xdeepbedmap.model_store import BUNDLED_MODEL
+
+    path = Path(blend) if blend else Path(model or BUNDLED_MODEL).with_suffix(".blend.json")
+    if not blend and (not path.exists() or Path(model or BUNDLED_MODEL).is_dir()):
+        return None
+    found = DistanceBlend.load(path)
+    if found.model_sha256 and found.model_sha256 != model_digest(model):
+        raise ValueError(
+            f"blend {path} was fitted for another model ({found.fitted_on}); "
+            "fit one for this model with fit-blend"
+        )
+    return found
+
+
+def _catalog_picks(args: argparse.Namespace) -> Any:
+    """The picks ``--catalog`` ships (``None``: it ships none, or the region is synthetic)."""
+    from xdeepbedmap.catalog_survey import open_survey, survey_path
+
+    catalog = getattr(args, "catalog", None)
+    if catalog is None or getattr(args, "synthetic", None) or survey_path(catalog) is None:
+        return None
+    picks = open_survey(catalog)
+    print(f"blending by distance to the {len(picks)} survey picks of catalog {catalog}")
+    return picks
+
+
+def survey_from_args(args: argparse.Namespace, crs: Any, ensemble: Any = None) -> Any:
+    """``(picks, blend)`` for the options, or ``(None, None)``: no blending.
+
+    ``blend`` is ``None`` for an ensemble (it blends with its own).
+    """
+    from xdeepbedmap.crs import same_crs
+
+    explicit_blend = getattr(args, "blend", None)
+    if args.survey_crs and not args.survey:
+        raise ValueError("--survey-crs needs --survey: the picks to measure distances to")
+    if args.no_survey:
+        if args.survey or explicit_blend:
+            option = "--survey" if args.survey else "--blend"
+            raise ValueError(f"--no-survey and {option} contradict each other")
+        return None, None
+    if ensemble is not None:
+        if explicit_blend:
+            raise ValueError("--blend is for --model; an ensemble uses the blend in its manifest")
+        if ensemble.blend is None and not args.survey:
+            return None, None  # (with --survey, superresolve_ensemble names the missing blend)
+        blend = None
+    else:
+        if explicit_blend and not args.survey:
+            raise ValueError("--blend needs --survey: the picks to measure distances to")
+        blend = checkpoint_blend(args.model, explicit_blend) if args.survey else None
+        if args.survey and blend is None:
+            raise ValueError(
+                "--survey with --model needs --blend (fit one with fit-blend; "
+                f"no {Path(args.model or 'MODEL').with_suffix('.blend.json')} beside it)"
+            )
+    if args.survey and not same_crs(crs, "EPSG:3031"):
+        raise ValueError(f"--survey picks are read in EPSG:3031; the inputs are in {crs}")
+    picks = read_survey_files(args) if args.survey else None
+    if picks is None and ensemble is not None:
+        picks = _catalog_picks(args)
+    return (picks, blend) if picks is not None else (None, None)
+
+
+def read_survey_files(args: argparse.Namespace) -> Any:
+    """The picks of ``--survey`` (x/y in EPSG:3031), with ``--survey-crs`` for x/y/z files."""
+    from xdeepbedmap.survey import read_points
+    from xdeepbedmap.survey.errors import SurveyError
+
+    try:
+        return read_points(args.survey, crs=args.survey_crs)
+    except SurveyError as err:
+        if "need their CRS" in str(err):
+            raise SurveyError(f"{err}; on the command line: --survey-crs EPSG:3031") from err
+        raise
