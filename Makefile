@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xdeepbedmap-installed
 
-.PHONY: install test lint demo demo-model demo-model-world demo-model-bed-only demo-ensemble \
+.PHONY: install test lint demo demo-model demo-model-world demo-model-bed-only demo-ensemble demo-model-v1 demo-ensemble-v1 \
 	demo-snapshots-world demo-snapshots-bed-only ablation-snapshots \
 	ablation bench clean
 
@@ -26,10 +26,13 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest
 
-# The main job on the embedded demo region, with the bundled demo ensemble:
-# bed (mean) and bed_std (calibrated spread), the comparison figure with an
-# uncertainty panel, and the single model, the ensemble and bicubic judged
-# against the truth (evaluation.json, demo-output/evaluation_uncertainty.png).
+# The main job on the embedded demo region (world v2: its 1 km bed gridded from
+# a synthetic survey whose picks ship with the catalog), with the bundled demo
+# ensemble: bed (member mean, blended toward bicubic near the survey picks by
+# the ensemble's distance blend) and bed_std (calibrated spread), the
+# comparison figure with an uncertainty panel; then the single model (raw and
+# blended), the ensemble and bicubic judged against the truth
+# (demo-output/evaluation.json, evaluation.png, evaluation_uncertainty.png).
 demo: $(STAMP)
 	$(VENV)/bin/xdeepbedmap superresolve --catalog demo --chunks 40 --overwrite \
 		--ensemble bundled \
@@ -38,24 +41,16 @@ demo: $(STAMP)
 	$(VENV)/bin/xdeepbedmap evaluate --catalog demo --ensemble bundled \
 		--json demo-output/evaluation.json --figure demo-output/evaluation.png
 
-# Retrain the bundled demo model (about 40 min on 2 CPU cores; rerun to resume).
-# Seeds 100-107 only: the demo region (seed 42) stays held out for evaluation.
+# WORLD=v2 trains on the survey-bed, slip-physics world (issue 18; the demo
+# region's world): 160 regions of the demo region's size (80 x 80 km: a survey
+# gap is capped at 60% of a region's side, so 64 km regions are gappier than
+# the demo and a model trained on them leans on the surface where the demo's
+# 1 km bed is good), at a 9 km stride, content losses only (no discriminator:
+# 2.5x faster on CPU, and RMSE is what the demo is judged by;
+# docs/synthetic.md). Epochs are judged on twelve held-out regions, not on
+# tiles between training tiles. The demo region (seed 42) is never trained on.
 DEMO_MODEL_RUN ?= runs/demo-model
-demo-model: $(STAMP)
-	$(VENV)/bin/xdeepbedmap train --synthetic 100-107 --synthetic-shape 64x64 --stride 12 \
-		--blocks 4 --batch-size 32 --epochs 12 --bed-skip --seed 0 --half --overwrite \
-		--run-dir $(DEMO_MODEL_RUN) --output xdeepbedmap/data/demo_model.safetensors
-
-# WORLD=v2 retrains on the survey-bed, slip-physics world (issue 18): 160
-# regions of the demo region's size (80 x 80 km: a survey gap is capped at 60%
-# of a region's side, so 64 km regions are gappier than the demo and a model
-# trained on them leans on the surface where the demo's 1 km bed is good), at
-# a 9 km stride, content losses only (no discriminator: 2.5x faster on CPU,
-# and RMSE is what the demo is judged by; docs/synthetic.md). The best epoch
-# is picked on twelve held-out regions, not on tiles between training tiles.
-# Then make v2 the default world (synthetic.WORLDS, make_region) and
-# regenerate the demo catalog with catalog.write_demo_data.
-WORLD ?= v1
+WORLD ?= v2
 WORLD_SEEDS ?= 100-259
 WORLD_VALIDATION ?= 300-311
 WORLD_SHAPE ?= 80x80
@@ -71,54 +66,50 @@ demo-model-world: $(STAMP)
 # A snapshot ensemble (issue 18): the last WORLD_SNAPSHOTS epochs' generators of
 # a WORLD_SNAPSHOT_EPOCHS-epoch WORLD_TRAIN run; then its distance blend fitted
 # on TRUST_SEEDS and its error model on WORLD_CALIBRATION_SEEDS, whole held-out
-# regions neither trained on nor used to pick epochs, nor the demo region
-# (docs/ablation_v2.md). Rerun to resume.
+# regions neither trained on nor used to judge epochs, nor the demo region
+# (docs/ablation_v2.md). About 45 min on 2 CPU cores; rerun to resume.
 WORLD_SNAPSHOT_EPOCHS ?= 4
 WORLD_SNAPSHOTS ?= 4
 TRUST_SEEDS ?= 312-323
 WORLD_CALIBRATION_SEEDS ?= 324-335
+SNAPSHOT_OUTPUT ?= runs/demo_ensemble_$(WORLD)
 demo-snapshots-world: $(STAMP)
 	$(VENV)/bin/xdeepbedmap train $(WORLD_TRAIN) --epochs $(WORLD_SNAPSHOT_EPOCHS) \
 		--snapshots $(WORLD_SNAPSHOTS) --run-dir $(DEMO_MODEL_RUN)-snapshots-$(WORLD) \
-		--output runs/demo_ensemble_$(WORLD)
-	$(VENV)/bin/xdeepbedmap fit-blend --model runs/demo_ensemble_$(WORLD) \
+		--output $(SNAPSHOT_OUTPUT)
+	$(VENV)/bin/xdeepbedmap fit-blend --model $(SNAPSHOT_OUTPUT) \
 		--synthetic $(TRUST_SEEDS) --synthetic-shape $(WORLD_SHAPE) \
 		--synthetic-world $(WORLD) --overwrite
-	$(VENV)/bin/xdeepbedmap calibrate --ensemble runs/demo_ensemble_$(WORLD) \
+	$(VENV)/bin/xdeepbedmap calibrate --ensemble $(SNAPSHOT_OUTPUT) \
 		--synthetic $(WORLD_CALIBRATION_SEEDS) --synthetic-shape $(WORLD_SHAPE) \
 		--synthetic-world $(WORLD)
 
-# The bed-only network trained the same way (blind conditioning), with its own blend.
-demo-snapshots-bed-only: $(STAMP)
-	$(VENV)/bin/xdeepbedmap train $(WORLD_TRAIN) --epochs $(WORLD_SNAPSHOT_EPOCHS) \
-		--blind-conditioning --snapshots $(WORLD_SNAPSHOTS) \
-		--run-dir $(DEMO_MODEL_RUN)-snapshots-bed-only-$(WORLD) \
-		--output runs/demo_ensemble_bed_only_$(WORLD)
-	$(VENV)/bin/xdeepbedmap fit-blend --model runs/demo_ensemble_bed_only_$(WORLD) \
-		--synthetic $(TRUST_SEEDS) --synthetic-shape $(WORLD_SHAPE) \
-		--synthetic-world $(WORLD) --blind-conditioning --overwrite
-
-# The bundled demo ensemble (docs/ensemble.md): four members of the demo model's
-# network, seeds 0-3 on bootstrap resamples of the WORLD_TRAIN tiles of the demo's
-# world (v1 until the demo moves to v2, issue 18), float16, calibrated on the
-# held-out regions CALIBRATION_SEEDS (whole regions, as bed_std is used). Rerun to resume (finished members are skipped); the member
-# runs stay under runs/, out of the package. --overwrite is left out so that a
-# folder trained with other options is refused (pass --restart to start it over).
-ENSEMBLE_EPOCHS ?= 4
-ENSEMBLE_WORLD ?= v1
-ENSEMBLE_RUN ?= runs/demo-ensemble
-# held out from training (100-115) and from the demo region (42): the spread factor
-CALIBRATION_SEEDS ?= 116-123
-# the options the bundled (v1) ensemble was trained with
-ENSEMBLE_TRAIN := --synthetic 100-115 --synthetic-shape 64x64 --stride 12 --blocks 4 \
-	--batch-size 32 --bed-skip --no-adversarial --seed 0 --half
+# The bundled demo ensemble (docs/ensemble.md, docs/survey_blend.md): the v2
+# snapshot ensemble above, published into the package with its blend and
+# error model. The bundled demo model is its last member (the same file) with
+# the blend fitted for it alone (demo_model.blend.json beside it).
 demo-ensemble: $(STAMP)
-	$(VENV)/bin/xdeepbedmap train $(ENSEMBLE_TRAIN) \
-		--synthetic-world $(ENSEMBLE_WORLD) --epochs $(ENSEMBLE_EPOCHS) --members 4 \
-		--run-dir $(ENSEMBLE_RUN) --output xdeepbedmap/data/demo_ensemble
-	$(VENV)/bin/xdeepbedmap calibrate --ensemble xdeepbedmap/data/demo_ensemble \
-		--synthetic $(CALIBRATION_SEEDS) --synthetic-shape 64x64 \
-		--synthetic-world $(ENSEMBLE_WORLD)
+	$(MAKE) demo-snapshots-world WORLD=v2 SNAPSHOT_OUTPUT=xdeepbedmap/data/demo_ensemble
+demo-model: demo-ensemble
+	cp xdeepbedmap/data/demo_ensemble/member_03.safetensors xdeepbedmap/data/demo_model.safetensors
+	$(VENV)/bin/xdeepbedmap fit-blend --model xdeepbedmap/data/demo_model.safetensors \
+		--synthetic $(TRUST_SEEDS) --synthetic-shape $(WORLD_SHAPE) --synthetic-world v2 \
+		--overwrite
+
+# The world-v1 demo model and ensemble of the first rounds (block-mean 1 km
+# bed), kept reproducible for the v1 figures in docs/: into runs/, not the package.
+demo-model-v1: $(STAMP)
+	$(VENV)/bin/xdeepbedmap train --synthetic 100-107 --synthetic-shape 64x64 --stride 12 \
+		--blocks 4 --batch-size 32 --epochs 12 --bed-skip --seed 0 --half --overwrite \
+		--run-dir $(DEMO_MODEL_RUN)-v1-gan --output runs/demo_model_v1_gan.safetensors
+ENSEMBLE_RUN ?= runs/demo-ensemble
+demo-ensemble-v1: $(STAMP)
+	$(VENV)/bin/xdeepbedmap train --synthetic 100-115 --synthetic-shape 64x64 --stride 12 \
+		--blocks 4 --batch-size 32 --bed-skip --no-adversarial --seed 0 --half \
+		--synthetic-world v1 --epochs 4 --members 4 \
+		--run-dir $(ENSEMBLE_RUN) --output runs/demo_ensemble_v1
+	$(VENV)/bin/xdeepbedmap calibrate --ensemble runs/demo_ensemble_v1 \
+		--synthetic 116-123 --synthetic-shape 64x64 --synthetic-world v1
 
 # The same network trained without conditioning (blind inputs): the bed-only
 # model the ablation compares against (same seeds, same schedule).

@@ -156,7 +156,7 @@ def test_fit_blend_cli_fits_and_writes_beside_the_checkpoint(tmp_path, capsys):
 
     model = tmp_path / "demo.safetensors"
     shutil.copy(BUNDLED_MODEL, model)
-    argv = ["fit-blend", "--model", str(model), "--synthetic", "300", "--synthetic-shape", "24x24"]
+    argv = ["fit-blend", "--model", str(model), "--synthetic", "336", "--synthetic-shape", "24x24"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     blend = DistanceBlend.load(tmp_path / "demo.blend.json")
@@ -209,20 +209,54 @@ def test_superresolve_cli_blends_a_model_by_distance_to_survey_files(tmp_path, d
     ("extra", "message"),
     [
         (["--blend", "b.json"], "--blend needs --survey"),
-        (["--survey", "SURVEY"], "needs --blend"),
+        (["--model", "m.safetensors", "--survey", "SURVEY"], "needs --blend"),
         (["--ensemble", "bundled", "--survey", "SURVEY", "--blend", "b.json"], "for --model"),
+        (["--no-survey", "--survey", "SURVEY"], "--no-survey and --survey contradict"),
     ],
 )
 def test_superresolve_cli_refuses_half_a_blend(tmp_path, demo_survey, capsys, extra, message):
+    import shutil
+
+    from xdeepbedmap.model_store import BUNDLED_MODEL
+
     path, bbox = demo_survey
     DistanceBlend((1.0,), (0.5,)).save(tmp_path / "b.json")
-    extra = [
-        str(path) if v == "SURVEY" else str(tmp_path / v) if v == "b.json" else v for v in extra
-    ]
+    shutil.copy(BUNDLED_MODEL, tmp_path / "m.safetensors")  # no blend beside this copy
+    named = {"SURVEY": str(path), "b.json": str(tmp_path / "b.json")}
+    named["m.safetensors"] = str(tmp_path / "m.safetensors")
+    extra = [named.get(v, v) for v in extra]
     argv = ["superresolve", "--bbox", bbox, "--output", str(tmp_path / "o.tif")] + extra
     assert main(argv) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_a_checkpoint_uses_the_blend_beside_it_and_an_ensemble_the_catalog_picks(
+    tmp_path, demo_survey, capsys
+):
+    """The bundled model's demo_model.blend.json; the demo catalog's survey.parquet."""
+    import rioxarray
+
+    from xdeepbedmap.model_store import BUNDLED_MODEL
+
+    path, bbox = demo_survey
+    common = ["superresolve", "--bbox", bbox, "--chunks", "8", "--halo", "3", "--survey", str(path)]
+    side = str(BUNDLED_MODEL.with_suffix(".blend.json"))
+    assert main(common + ["--output", str(tmp_path / "side.tif")]) == 0
+    assert main(common + ["--blend", side, "--output", str(tmp_path / "named.tif")]) == 0
+    beds = [
+        rioxarray.open_rasterio(tmp_path / name, masked=True).values
+        for name in ("side.tif", "named.tif")
+    ]
+    np.testing.assert_array_equal(beds[0], beds[1])
+    ensemble = ["superresolve", "--bbox", bbox, "--ensemble", "bundled", "--chunks", "8"]
+    capsys.readouterr()
+    assert main(ensemble + ["--output", str(tmp_path / "e.zarr")]) == 0
+    assert "survey picks of catalog demo" in capsys.readouterr().out
+    # its error model was fitted on blended output: refused without picks
+    assert main(ensemble + ["--no-survey", "--output", str(tmp_path / "raw.zarr")]) == 1
+    assert "fitted on the bed blended" in capsys.readouterr().err
+    assert not (tmp_path / "raw.zarr").exists()
 
 
 def test_blend_figure_is_drawn(tmp_path):
@@ -264,10 +298,12 @@ def test_fit_blend_refuses_regions_the_model_trained_on(tmp_path, capsys):
     from xdeepbedmap.model_store import BUNDLED_MODEL
 
     model = tmp_path / "demo.safetensors"
-    shutil.copy(BUNDLED_MODEL, model)  # trained on seeds 100-107
-    argv = ["fit-blend", "--model", str(model), "--synthetic", "106-108"]
+    shutil.copy(BUNDLED_MODEL, model)  # trained on seeds 100-259, epochs judged on 300-311
+    argv = ["fit-blend", "--model", str(model), "--synthetic", "258-260"]
     assert main(argv) == 1
-    assert "seeds [106, 107] are among the model's synthetic_seeds" in capsys.readouterr().err
+    assert "seeds [258, 259] are among the model's synthetic_seeds" in capsys.readouterr().err
+    assert main(["fit-blend", "--model", str(model), "--synthetic", "311-312"]) == 1
+    assert "seeds [311] are among the model's validation_seeds" in capsys.readouterr().err
     assert not (tmp_path / "demo.blend.json").exists()
 
 

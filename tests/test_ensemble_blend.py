@@ -33,6 +33,24 @@ def region():
     return inputs, survey_picks(truth, 300)
 
 
+def _unblended() -> Ensemble:
+    """The bundled members without a blend, their calibration taken as fitted unblended."""
+    bundled = read_ensemble(BUNDLED_ENSEMBLE)
+    return replace(bundled, blend=None, calibration=replace(bundled.calibration, blended=False))
+
+
+def _unblended_folder(tmp_path, world: str = "v1"):
+    """A copy of the bundled ensemble as :func:`_unblended`, recorded as trained on ``world``."""
+    folder = tmp_path / "ens"
+    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    record = json.loads((folder / MANIFEST).read_text())
+    record["metadata"]["data"]["training_data"]["synthetic_world"] = world
+    members = [{k: v for k, v in m.items() if k != "sha256"} for m in record["members"]]
+    unblended = _unblended()
+    write_ensemble(folder, members, metadata=record["metadata"], calibration=unblended.calibration)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def blended_ensemble():
     """The bundled members with a blend and their calibration marked as fitted blended."""
@@ -69,7 +87,7 @@ def test_blended_output_does_not_depend_on_chunks(region, blended_ensemble):
 
 def test_survey_without_blend_and_blended_calibration_without_survey_are_refused(region):
     inputs, picks = region
-    bundled = read_ensemble(BUNDLED_ENSEMBLE)
+    bundled = _unblended()
     with pytest.raises(ValueError, match="has no distance blend"):
         superresolve_ensemble(inputs, bundled, survey=picks)
     blended_cal = replace(bundled.calibration, blended=True)
@@ -78,8 +96,7 @@ def test_survey_without_blend_and_blended_calibration_without_survey_are_refused
 
 
 def test_setting_a_blend_keeps_members_and_drops_only_a_blended_calibration(tmp_path):
-    folder = tmp_path / "ens"
-    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    folder = _unblended_folder(tmp_path)
     before = read_ensemble(folder)
     set_distance_blend(folder, BLEND)
     after = read_ensemble(folder)
@@ -93,14 +110,19 @@ def test_setting_a_blend_keeps_members_and_drops_only_a_blended_calibration(tmp_
     assert record["distance_blend"]["weights"] == [0.3, 0.8]
 
 
-def test_old_manifests_read_without_a_blend():
-    ensemble = read_ensemble(BUNDLED_ENSEMBLE)
+def test_old_manifests_read_without_a_blend(tmp_path):
+    folder = tmp_path / "old"
+    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    record = json.loads((folder / MANIFEST).read_text())
+    del record["distance_blend"], record["calibration"]["blended"]  # as written before blends
+    (folder / MANIFEST).write_text(json.dumps(record))
+    ensemble = read_ensemble(folder)
     assert isinstance(ensemble, Ensemble) and ensemble.blend is None
     assert ensemble.calibration is not None and not ensemble.calibration.blended
 
 
 def _as_trained_on_v2(folder):
-    """Pretend the members trained on world v2 (the bundled ones record v1)."""
+    """Record the members of an :func:`_unblended_folder` as trained on world v2."""
     record = json.loads((folder / MANIFEST).read_text())
     record["metadata"]["data"]["training_data"]["synthetic_world"] = "v2"
     members = [{k: v for k, v in m.items() if k != "sha256"} for m in record["members"]]
@@ -115,9 +137,8 @@ def _as_trained_on_v2(folder):
 
 
 def test_fit_blend_writes_into_the_manifest_and_refuses_to_refit_silently(tmp_path, capsys):
-    folder = tmp_path / "ens"
-    shutil.copytree(BUNDLED_ENSEMBLE, folder)
-    argv = ["fit-blend", "--model", str(folder), "--synthetic", "300"]
+    folder = _unblended_folder(tmp_path)
+    argv = ["fit-blend", "--model", str(folder), "--synthetic", "336"]
     argv += ["--synthetic-shape", "24x24"]
     assert main(argv) == 1  # members trained on world v1: a v2 blend would not be theirs
     assert "the model trained on world v1" in capsys.readouterr().err
@@ -129,12 +150,11 @@ def test_fit_blend_writes_into_the_manifest_and_refuses_to_refit_silently(tmp_pa
 
 
 def test_blend_of_an_ensemble_calibrated_blended_can_be_refitted(tmp_path, capsys):
-    folder = tmp_path / "ens"
-    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    folder = _unblended_folder(tmp_path)
     _as_trained_on_v2(folder)
     set_distance_blend(folder, BLEND)
     set_calibration(folder, replace(read_ensemble(folder).calibration, blended=True))
-    argv = ["fit-blend", "--model", str(folder), "--synthetic", "300"]
+    argv = ["fit-blend", "--model", str(folder), "--synthetic", "336"]
     assert main([*argv, "--synthetic-shape", "24x24", "--overwrite"]) == 0
     assert "recalibrate" in capsys.readouterr().out
     after = read_ensemble(folder)
@@ -142,8 +162,7 @@ def test_blend_of_an_ensemble_calibrated_blended_can_be_refitted(tmp_path, capsy
 
 
 def test_a_blended_calibration_needs_a_blend(tmp_path):
-    folder = tmp_path / "ens"
-    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    folder = _unblended_folder(tmp_path)
     with pytest.raises(EnsembleError, match="no distance blend"):
         set_calibration(folder, replace(read_ensemble(folder).calibration, blended=True))
     assert not read_ensemble(folder).calibration.blended
@@ -167,7 +186,7 @@ def test_a_resumed_write_sees_other_picks_or_another_blend(region, blended_ensem
 
 def test_an_unblended_calibration_is_not_applied_to_blended_output(region):
     inputs, picks = region
-    ensemble = replace(read_ensemble(BUNDLED_ENSEMBLE), blend=BLEND)
+    ensemble = replace(_unblended(), blend=BLEND)
     assert ensemble.calibration is not None and not ensemble.calibration.blended
     with pytest.raises(ValueError, match="fitted on the unblended mean"):
         superresolve_ensemble(inputs, ensemble, survey=picks)
@@ -176,8 +195,7 @@ def test_an_unblended_calibration_is_not_applied_to_blended_output(region):
 
 
 def test_evaluate_blends_a_synthetic_survey_region_with_its_own_picks(tmp_path, capsys):
-    folder = tmp_path / "ens"
-    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    folder = _unblended_folder(tmp_path)
     ensemble = read_ensemble(folder)
     set_distance_blend(folder, BLEND)
     set_calibration(folder, replace(ensemble.calibration, blended=True))
@@ -200,8 +218,7 @@ def test_evaluate_blends_a_synthetic_survey_region_with_its_own_picks(tmp_path, 
 
 
 def test_calibrate_refuses_regions_files_for_a_blended_ensemble(tmp_path, capsys):
-    folder = tmp_path / "ens"
-    shutil.copytree(BUNDLED_ENSEMBLE, folder)
+    folder = _unblended_folder(tmp_path)
     set_distance_blend(folder, BLEND)
     argv = ["calibrate", "--ensemble", str(folder), "--regions", str(tmp_path / "r.yaml")]
     argv += ["--synthetic", "300"]

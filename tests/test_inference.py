@@ -230,21 +230,6 @@ def test_bicubic_chunked_equals_one_piece_and_keeps_nodata(region):
     np.testing.assert_array_equal(np.isnan(whole.values), expected)
 
 
-def test_bundled_demo_model_beats_bicubic_on_the_held_out_demo_region():
-    """The demo region (seed 42) was never used to train the bundled model."""
-    from xdeepbedmap.catalog import open_inputs, open_truth
-    from xdeepbedmap.evaluation import evaluate
-    from xdeepbedmap.model_store import BUNDLED_MODEL
-
-    assert 1e6 < BUNDLED_MODEL.stat().st_size < 10e6
-    table = evaluate(open_inputs("demo"), open_truth("demo").compute(), model=None)
-    assert table["DeepBedMap"]["rmse"] <= 0.85 * table["bicubic"]["rmse"]
-    truth_roughness = table["truth"]["roughness"]
-    assert abs(table["DeepBedMap"]["roughness"] - truth_roughness) < abs(
-        table["bicubic"]["roughness"] - truth_roughness
-    )
-
-
 def test_in_memory_model_is_cached_under_its_own_device_and_dtype(region):
     """A float64 (or CUDA) model must not be handed to tasks asking for CPU float32."""
     torch.manual_seed(12)
