@@ -154,6 +154,11 @@ def test_errors_name_what_is_wrong(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(XDeepBedMapError, match=r"columns are \['a', 'b'\]"):
         read_points(bad, crs="EPSG:3031")
+    pytest.importorskip("pyarrow")
+    torn = tmp_path / "torn.parquet"  # e.g. a copy cut short
+    torn.write_bytes(b"PAR1 not a parquet file")
+    with pytest.raises(SurveyError, match=r"torn.parquet: not a readable Parquet file"):
+        read_points(torn, crs="EPSG:3031")
 
 
 def test_geoid_corrections_shift_by_the_geoid_height():

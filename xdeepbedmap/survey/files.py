@@ -31,7 +31,13 @@ def raw_chunks(path: Path, chunksize: int) -> Iterator[pd.DataFrame]:
             raise SurveyError(
                 f"{path}: reading Parquet needs pyarrow, which is not installed"
             ) from err
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunksize):
+        import pyarrow as pa
+
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as err:
+            raise SurveyError(f"{path}: not a readable Parquet file ({err})") from err
+        for batch in parquet.iter_batches(batch_size=chunksize):
             yield batch.to_pandas()
         return
     with pd.read_csv(
