@@ -88,6 +88,12 @@ def test_a_catalog_naming_a_missing_survey_file_says_which(tmp_path):
     (tmp_path / "cat.yaml").write_text(text)
     with pytest.raises(FileNotFoundError, match=r"metadata.survey names .*gone.parquet"):
         survey_path(tmp_path / "cat.yaml")
+    text = text.replace(
+        'survey: {path: gone.parquet, layout: xyz, crs: "EPSG:3031"}', "survey: x.pq"
+    )
+    (tmp_path / "cat.yaml").write_text(text)
+    with pytest.raises(ValueError, match="metadata.survey must be a mapping with a path"):
+        survey_path(tmp_path / "cat.yaml")
 
 
 def test_region_subset_is_a_slice(demo_region):

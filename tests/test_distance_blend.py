@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -165,6 +166,17 @@ def test_fit_blend_cli_fits_and_writes_beside_the_checkpoint(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
+def _catalog_without_survey(folder):
+    """The demo catalog without its metadata.survey entry (same rasters)."""
+    from xdeepbedmap.catalog import SHIPPED_CATALOGS
+
+    text = (SHIPPED_CATALOGS / "demo.yaml").read_text()
+    lines = [line for line in text.splitlines() if not line.strip().startswith("survey:")]
+    (folder / "demo").symlink_to(SHIPPED_CATALOGS / "demo")
+    (folder / "bare.yaml").write_text("\n".join(lines) + "\n")
+    return folder / "bare.yaml"
+
+
 @pytest.fixture(scope="module")
 def demo_survey(tmp_path_factory):
     """A CReSIS file flown over the demo region's truth, and a small bbox of the region."""
@@ -188,7 +200,7 @@ def test_superresolve_cli_blends_a_model_by_distance_to_survey_files(tmp_path, d
     path, bbox = demo_survey
     blend = DistanceBlend((0.5, 8.0), (0.0, 1.0)).save(tmp_path / "b.json")
     common = ["superresolve", "--bbox", bbox, "--chunks", "8", "--halo", "3"]
-    assert main(common + ["--output", str(tmp_path / "raw.tif")]) == 0
+    assert main(common + ["--no-survey", "--output", str(tmp_path / "raw.tif")]) == 0
     argv = common + ["--survey", str(path), "--blend", str(blend)]
     assert main(argv + ["--output", str(tmp_path / "blended.tif")]) == 0
     raw = rioxarray.open_rasterio(tmp_path / "raw.tif", masked=True).squeeze("band", drop=True)
@@ -208,8 +220,9 @@ def test_superresolve_cli_blends_a_model_by_distance_to_survey_files(tmp_path, d
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--blend", "b.json"], "--blend needs --survey"),
+        (["--catalog", "BARE", "--blend", "b.json"], "--blend needs --survey"),
         (["--model", "m.safetensors", "--survey", "SURVEY"], "needs --blend"),
+        (["--no-survey", "--blend", "b.json"], "--no-survey and --blend contradict"),
         (["--ensemble", "bundled", "--survey", "SURVEY", "--blend", "b.json"], "for --model"),
         (["--no-survey", "--survey", "SURVEY"], "--no-survey and --survey contradict"),
     ],
@@ -224,6 +237,7 @@ def test_superresolve_cli_refuses_half_a_blend(tmp_path, demo_survey, capsys, ex
     shutil.copy(BUNDLED_MODEL, tmp_path / "m.safetensors")  # no blend beside this copy
     named = {"SURVEY": str(path), "b.json": str(tmp_path / "b.json")}
     named["m.safetensors"] = str(tmp_path / "m.safetensors")
+    named["BARE"] = str(_catalog_without_survey(tmp_path))
     extra = [named.get(v, v) for v in extra]
     argv = ["superresolve", "--bbox", bbox, "--output", str(tmp_path / "o.tif")] + extra
     assert main(argv) == 1
@@ -257,6 +271,39 @@ def test_a_checkpoint_uses_the_blend_beside_it_and_an_ensemble_the_catalog_picks
     assert main(ensemble + ["--no-survey", "--output", str(tmp_path / "raw.zarr")]) == 1
     assert "fitted on the bed blended" in capsys.readouterr().err
     assert not (tmp_path / "raw.zarr").exists()
+
+
+def test_a_model_with_a_blend_uses_the_catalog_picks_unless_told_not_to(tmp_path, demo_survey):
+    import rioxarray
+
+    from xdeepbedmap.catalog_survey import survey_path
+
+    _, bbox = demo_survey
+    common = ["superresolve", "--bbox", bbox, "--chunks", "8", "--halo", "3"]
+    beds = {}
+    runs = {
+        "default": [],
+        "named": ["--survey", str(survey_path("demo")), "--survey-crs", "EPSG:3031"],
+        "raw": ["--no-survey"],
+    }
+    for name, extra in runs.items():
+        assert main(common + extra + ["--output", str(tmp_path / f"{name}.tif")]) == 0
+        beds[name] = rioxarray.open_rasterio(tmp_path / f"{name}.tif", masked=True).values
+    np.testing.assert_array_equal(beds["default"], beds["named"])
+    assert np.nanmax(abs(beds["default"] - beds["raw"])) > 1.0
+
+
+def test_picks_far_from_the_region_warn_that_the_blend_changes_nothing():
+    from xdeepbedmap.pick_distance import FarPicksWarning, warn_if_far
+
+    grid = xr.DataArray(np.zeros((3, 3)), coords={"y": [2e3, 1e3, 0.0], "x": [0.0, 1e3, 2e3]})
+    near = pd.DataFrame({"x": [5e3, 9e5], "y": [0.0, 0.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_if_far(near, grid, reach_km=4.0) == 1
+    far = near.assign(x=near["x"] + 2e6)  # e.g. the wrong CRS or region
+    with pytest.warns(FarPicksWarning, match="none of the 2 survey picks lies within 4.0 km"):
+        assert warn_if_far(far, grid, reach_km=4.0) == 0
 
 
 def test_blend_figure_is_drawn(tmp_path):

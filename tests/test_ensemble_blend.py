@@ -161,6 +161,32 @@ def test_blend_of_an_ensemble_calibrated_blended_can_be_refitted(tmp_path, capsy
     assert after.blend is not None and after.blend != BLEND and after.calibration is None
 
 
+def test_a_blend_fitted_for_other_members_is_refused(region):
+    inputs, picks = region
+    bundled = read_ensemble(BUNDLED_ENSEMBLE)
+    assert bundled.blend.model_sha256 == bundled.digest  # fit-blend recorded these members
+    other = replace(bundled, blend=replace(bundled.blend, model_sha256="0" * 64))
+    with pytest.raises(ValueError, match="fitted for other members"):
+        superresolve_ensemble(inputs, other, survey=picks)
+
+
+def test_evaluate_blends_the_model_but_not_an_ensemble_without_a_blend(region):
+    from xdeepbedmap.evaluation import evaluate
+    from xdeepbedmap.synthetic import make_region
+
+    inputs, picks = region
+    _, truth = make_region((24, 24), seed=300, **WORLDS["v2"])
+    from xdeepbedmap.grids import validate_inputs
+    from xdeepbedmap.metrics import error_summary
+    from xdeepbedmap.truth import align_truth
+
+    table = evaluate(inputs, truth, None, ensemble=_unblended(), survey=picks, blend=BLEND)
+    assert table["DeepBedMap blended"]["rmse"] != table["DeepBedMap"]["rmse"]
+    raw = superresolve_ensemble(inputs, _unblended())["bed"]
+    expected = error_summary(raw.compute(), align_truth(truth, validate_inputs(inputs)))["rmse"]
+    assert table["DeepBedMap ensemble"]["rmse"] == pytest.approx(expected, abs=1e-6)
+
+
 def test_a_blended_calibration_needs_a_blend(tmp_path):
     folder = _unblended_folder(tmp_path)
     with pytest.raises(EnsembleError, match="no distance blend"):
@@ -211,10 +237,10 @@ def test_evaluate_blends_a_synthetic_survey_region_with_its_own_picks(tmp_path, 
     assert main(argv) == 0
     table = json.loads((tmp_path / "e.json").read_text())
     assert 0.0 < table["uncertainty"]["coverage_95"] <= 1.0
-    # without its picks the blended calibration is refused, naming the option
+    # a world without survey lines: no picks for its blended error model, refused naming v2
     argv[argv.index("v2")] = "v1"
     assert main(argv) == 1
-    assert "--survey FILE" in capsys.readouterr().err
+    assert "pass --synthetic-world v2" in capsys.readouterr().err
 
 
 def test_calibrate_refuses_regions_files_for_a_blended_ensemble(tmp_path, capsys):

@@ -23,6 +23,7 @@ from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.conditioning import blind
 from xdeepbedmap.distance_blend import DistanceBlend, distance_to_points, fit_distance_blend
 from xdeepbedmap.grids import validate_inputs
+from xdeepbedmap.pick_distance import warn_if_far
 from xdeepbedmap.synthetic import WORLDS, make_region, survey_picks
 from xdeepbedmap.truth import align_truth
 
@@ -37,14 +38,11 @@ __all__ = [
 
 
 def model_digest(model: str | PathLike[str] | None) -> str:
-    """A checkpoint's digest (``None``: the bundled model's), or that of an ensemble's members."""
-    import hashlib
-
+    """A checkpoint's digest (``None``: the bundled model's), or an ensemble folder's."""
     if model is not None and Path(model).is_dir():
         from xdeepbedmap.ensemble.store import read_ensemble
 
-        joined = ",".join(spec.digest for spec in read_ensemble(model).members)
-        return hashlib.sha256(joined.encode()).hexdigest()
+        return read_ensemble(model).digest
     from xdeepbedmap.model_store import resolve_model
 
     return resolve_model(model).digest
@@ -100,6 +98,7 @@ def blend_model_bed(
     from xdeepbedmap.region import crop_to_region
 
     bed = result["bed"] if isinstance(result, xr.Dataset) else result
+    warn_if_far(picks, bed, max(blend.knots_km))
     base = crop_to_region(bicubic(inputs), inputs)
     if bed.chunks is not None:
         base = base.chunk(dict(zip(("y", "x"), bed.chunks, strict=True)))

@@ -28,7 +28,14 @@ SURVEY_FILE = "survey.parquet"
 
 
 def _spec(catalog: str | PathLike[str]) -> dict[str, Any] | None:
-    return (open_catalog(catalog).metadata or {}).get("survey")
+    spec = (open_catalog(catalog).metadata or {}).get("survey")
+    if spec and not (isinstance(spec, dict) and isinstance(spec.get("path"), str)):
+        raise ValueError(
+            f"catalog {catalog}: metadata.survey must be a mapping with a path (and layout, "
+            f"crs), e.g. {{path: demo/survey.parquet, layout: xyz, crs: 'EPSG:3031'}}; "
+            f"found {spec!r}"
+        )
+    return spec
 
 
 def survey_path(catalog: str | PathLike[str] = "demo") -> Path | None:

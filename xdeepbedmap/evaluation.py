@@ -11,6 +11,7 @@ import xarray as xr
 
 from xdeepbedmap.baselines import bicubic
 from xdeepbedmap.ensemble import superresolve_ensemble
+from xdeepbedmap.ensemble.inference import resolve_ensemble
 from xdeepbedmap.ensemble.metrics import ensemble_summary
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import superresolve
@@ -51,9 +52,10 @@ def evaluate(
     figure : path, optional
         Also write a comparison PNG (inputs, bicubic, model, truth).
     survey : pandas.DataFrame, optional
-        Survey picks: the ensemble is blended by distance to them (its blend;
-        see :func:`~xdeepbedmap.ensemble.superresolve_ensemble`), and so is
-        the model if ``blend`` is given.
+        Survey picks: an ensemble that has a distance blend is blended by
+        distance to them (see :func:`~xdeepbedmap.ensemble.superresolve_ensemble`;
+        one without is judged unblended), and so is the model if ``blend``
+        is given.
     blend : DistanceBlend, optional
         The model's distance blend (:mod:`xdeepbedmap.distance_blend`): with
         ``survey``, adds a ``"DeepBedMap blended"`` row.
@@ -86,8 +88,10 @@ def evaluate(
         beds["DeepBedMap blended"] = blend_model_bed(beds["DeepBedMap"], inputs, survey, blend)
     std = None
     if ensemble is not None:
+        ensemble = resolve_ensemble(ensemble)
+        picks = survey if ensemble.blend is not None else None
         result = superresolve_ensemble(
-            inputs, ensemble, survey=survey, **superresolve_kwargs
+            inputs, ensemble, survey=picks, **superresolve_kwargs
         ).compute()
         beds["DeepBedMap ensemble"], std = result["bed"], result["bed_std"]
     beds = {name: bed.compute() for name, bed in beds.items()}

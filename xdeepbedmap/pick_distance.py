@@ -13,9 +13,47 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["distance_to_points", "nearest_distance", "pick_tree", "survey_digest"]
+__all__ = [
+    "FarPicksWarning",
+    "distance_to_points",
+    "nearest_distance",
+    "pick_tree",
+    "survey_digest",
+    "warn_if_far",
+]
 
 _QUERY_ROWS = 256  # grid rows queried at a time: bounds temporary memory
+
+
+class FarPicksWarning(UserWarning):
+    """No survey pick lies near the region: a distance blend leaves the network's bed as it is."""
+
+
+def warn_if_far(points: pd.DataFrame, like: xr.DataArray, reach_km: float) -> int:
+    """Warn when no pick lies within ``reach_km`` of ``like``'s extent; return how many do.
+
+    Beyond the blend's last knot the network is trusted fully, so picks that
+    are all farther change nothing: right for a region in a survey gap, but
+    also what picks in the wrong CRS or of another region look like.
+    """
+    import warnings
+
+    reach = reach_km * 1e3
+    x, y = like["x"].to_numpy(), like["y"].to_numpy()
+    px, py = points["x"].to_numpy(), points["y"].to_numpy()
+    near = (px >= x.min() - reach) & (px <= x.max() + reach)
+    near &= (py >= y.min() - reach) & (py <= y.max() + reach)
+    count = int(near.sum())
+    if count == 0:
+        warnings.warn(
+            f"none of the {len(points)} survey picks lies within {reach_km:.1f} km of the "
+            f"region (x {x.min():.0f} to {x.max():.0f}, y {y.min():.0f} to {y.max():.0f}; "
+            f"picks x {px.min():.0f} to {px.max():.0f}, y {py.min():.0f} to {py.max():.0f}): "
+            "the distance blend leaves the network's bed unchanged. Wrong CRS or region?",
+            FarPicksWarning,
+            stacklevel=3,
+        )
+    return count
 
 
 def pick_tree(points: pd.DataFrame) -> Any:

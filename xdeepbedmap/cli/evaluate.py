@@ -57,37 +57,51 @@ def _survey_and_blend(args: argparse.Namespace, ensemble: Any, truth: Any) -> di
     world's) or the picks the catalog ships, when the ensemble or the model
     has a blend to use them with.
     """
-    from xdeepbedmap.cli.survey_blend import checkpoint_blend, read_survey_files
+    from xdeepbedmap.cli.survey_blend import (
+        checkpoint_blend,
+        read_survey_files,
+        refuse_contradictions,
+    )
 
-    if args.survey_crs and not args.survey:
-        raise ValueError("--survey-crs needs --survey: the picks to measure distances to")
-    if args.no_survey:
-        if args.survey or args.blend:
-            raise ValueError("--no-survey contradicts --survey and --blend")
+    if refuse_contradictions(args):
         return {}
     blend = checkpoint_blend(args.model, args.blend)
-    if ensemble is None or ensemble.blend is None:
-        if blend is None:
-            if args.survey:
-                raise ValueError(
-                    "--survey blends an --ensemble that has a distance blend, or a --model "
-                    "with one (--blend, or MODEL.blend.json beside it)"
-                )
-            return {}
+    ensemble_blended = ensemble is not None and ensemble.blend is not None
+    if blend is None and not ensemble_blended:
+        if args.survey:
+            raise ValueError(
+                "--survey blends an --ensemble that has a distance blend, or a --model "
+                "with one (--blend, or MODEL.blend.json beside it)"
+            )
+        return {}
     if args.survey:
-        return {"survey": read_survey_files(args), "blend": blend}
-    if args.synthetic:
+        picks, source = read_survey_files(args), ", ".join(args.survey)
+    elif args.synthetic:
         from xdeepbedmap.synthetic import WORLDS, survey_picks
 
-        if WORLDS[args.synthetic_world]["bed_model"] != "survey":
+        world = args.synthetic_world
+        if WORLDS[world]["bed_model"] != "survey":
+            if ensemble_blended:
+                raise ValueError(
+                    f"--synthetic-world {world} has no survey lines to blend by, and the "
+                    "ensemble's blend and error model hold only for blended output: pass "
+                    "--synthetic-world v2 (the bundled ensemble's world)"
+                )
             return {}
         # the region's own survey: the one its 1 km bed was gridded from
-        return {"survey": survey_picks(truth, parse_seeds(args.synthetic)[0]), "blend": blend}
-    from xdeepbedmap.catalog_survey import open_survey, survey_path
+        picks = survey_picks(truth, parse_seeds(args.synthetic)[0])
+        source = f"synthetic region {args.synthetic}"
+    else:
+        from xdeepbedmap.catalog_survey import open_survey, survey_path
 
-    if survey_path(args.catalog) is None:
-        return {}
-    return {"survey": open_survey(args.catalog), "blend": blend}
+        if survey_path(args.catalog) is None:
+            if args.blend:
+                raise ValueError(f"--blend: catalog {args.catalog} ships no survey picks; "
+                                 "give them with --survey FILE")  # fmt: skip
+            return {}
+        picks, source = open_survey(args.catalog), f"catalog {args.catalog}"
+    print(f"blending by distance to the {len(picks)} survey picks of {source}")
+    return {"survey": picks, "blend": blend}
 
 
 def _add_evaluate(sub: Any) -> None:

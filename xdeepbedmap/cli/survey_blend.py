@@ -1,12 +1,12 @@
 """``--survey``/``--blend``/``--no-survey``: a command's bed blended by distance to survey picks.
 
-Where the picks come from: ``--survey FILE`` (repeatable), else, for an
-ensemble with a distance blend, the picks the catalog ships
-(``metadata.survey``, :mod:`xdeepbedmap.catalog_survey`): the blended
-ensemble's error model holds only for blended output, so it uses them
-unasked. Which blend: an ensemble's own (its manifest); for a checkpoint,
-``--blend`` or ``MODEL.blend.json`` beside it (where ``fit-blend`` writes
-it). Everything is read and checked before any output is created.
+Where the picks come from: ``--survey FILE`` (repeatable), else, for a
+model or ensemble that has a distance blend, the picks the catalog ships
+(``metadata.survey``, :mod:`xdeepbedmap.catalog_survey`), used unasked and
+announced; ``--no-survey`` gives the network's bed as it is. Which blend: an
+ensemble's own (its manifest); for a checkpoint, ``--blend`` or
+``MODEL.blend.json`` beside it (where ``fit-blend`` writes it). Everything
+is read and checked before any output is created.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ __all__ = [
     "add_survey_options",
     "checkpoint_blend",
     "read_survey_files",
+    "refuse_contradictions",
     "survey_from_args",
 ]
 
@@ -31,8 +32,8 @@ def add_survey_options(parser: argparse.ArgumentParser, *, blend: bool = True) -
         metavar="FILE",
         help="bed picks (CReSIS/Bedmap CSV or Parquet; repeat for several): blend the result "
         "with the bicubic bed by distance to them (the ensemble's blend; for --model, "
-        "--blend or MODEL.blend.json). An ensemble with a blend uses the catalog's picks "
-        "when the catalog ships some (the demo catalog does)",
+        "--blend or MODEL.blend.json). Default: a model or ensemble with a blend uses the "
+        "picks the catalog ships, if any (the demo catalog does)",
     )
     parser.add_argument(
         "--survey-crs", help="CRS of x/y columns of x/y/z survey files (default: lon/lat)"
@@ -40,8 +41,8 @@ def add_survey_options(parser: argparse.ArgumentParser, *, blend: bool = True) -
     parser.add_argument(
         "--no-survey",
         action="store_true",
-        help="no blending: the network's bed as it is (an ensemble then needs a calibration "
-        "fitted unblended)",
+        help="no blending: the network's bed as it is (refused for an ensemble whose error "
+        "model was fitted on blended output, like the bundled one)",
     )
     if blend:
         parser.add_argument(
@@ -90,41 +91,50 @@ def _catalog_picks(args: argparse.Namespace) -> Any:
     return picks
 
 
+def refuse_contradictions(args: argparse.Namespace) -> bool:
+    """Refuse contradicting survey options; ``True`` when ``--no-survey`` was given."""
+    if args.survey_crs and not args.survey:
+        raise ValueError("--survey-crs needs --survey: the picks to measure distances to")
+    if args.no_survey and (args.survey or getattr(args, "blend", None)):
+        option = "--survey" if args.survey else "--blend"
+        raise ValueError(f"--no-survey and {option} contradict each other")
+    return bool(args.no_survey)
+
+
 def survey_from_args(args: argparse.Namespace, crs: Any, ensemble: Any = None) -> Any:
     """``(picks, blend)`` for the options, or ``(None, None)``: no blending.
 
-    ``blend`` is ``None`` for an ensemble (it blends with its own).
+    ``blend`` is ``None`` for an ensemble (it blends with its own). Without
+    ``--survey``, a model or ensemble that has a blend uses the catalog's picks.
     """
     from xdeepbedmap.crs import same_crs
 
     explicit_blend = getattr(args, "blend", None)
-    if args.survey_crs and not args.survey:
-        raise ValueError("--survey-crs needs --survey: the picks to measure distances to")
-    if args.no_survey:
-        if args.survey or explicit_blend:
-            option = "--survey" if args.survey else "--blend"
-            raise ValueError(f"--no-survey and {option} contradict each other")
+    if refuse_contradictions(args):
         return None, None
     if ensemble is not None:
         if explicit_blend:
             raise ValueError("--blend is for --model; an ensemble uses the blend in its manifest")
-        if ensemble.blend is None and not args.survey:
-            return None, None  # (with --survey, superresolve_ensemble names the missing blend)
-        blend = None
+        blend, has_blend = None, ensemble.blend is not None
     else:
-        if explicit_blend and not args.survey:
-            raise ValueError("--blend needs --survey: the picks to measure distances to")
-        blend = checkpoint_blend(args.model, explicit_blend) if args.survey else None
-        if args.survey and blend is None:
+        blend = checkpoint_blend(args.model, explicit_blend)
+        has_blend = blend is not None
+        if args.survey and not has_blend:
             raise ValueError(
                 "--survey with --model needs --blend (fit one with fit-blend; "
                 f"no {Path(args.model or 'MODEL').with_suffix('.blend.json')} beside it)"
             )
-    if args.survey and not same_crs(crs, "EPSG:3031"):
-        raise ValueError(f"--survey picks are read in EPSG:3031; the inputs are in {crs}")
-    picks = read_survey_files(args) if args.survey else None
-    if picks is None and ensemble is not None:
-        picks = _catalog_picks(args)
+    if not (has_blend or args.survey):
+        return None, None  # (an ensemble without a blend given --survey is refused later)
+    if not same_crs(crs, "EPSG:3031"):
+        raise ValueError(f"survey picks are read in EPSG:3031; the inputs are in {crs}")
+    if args.survey:
+        picks = read_survey_files(args)
+        print(f"blending by distance to the {len(picks)} survey picks of {', '.join(args.survey)}")
+        return picks, blend
+    picks = _catalog_picks(args)
+    if picks is None and explicit_blend:
+        raise ValueError("--blend needs --survey: the picks to measure distances to")
     return (picks, blend) if picks is not None else (None, None)
 
 

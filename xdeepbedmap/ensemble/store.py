@@ -20,6 +20,7 @@ mixes members of two trainings.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -150,6 +151,12 @@ class Ensemble:
     def std_scale(self) -> float:
         """The calibration factor, or 1.0 when uncalibrated."""
         return 1.0 if self.calibration is None else self.calibration.std_scale
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the members' digests in order: what a blend fitted for them records."""
+        joined = ",".join(spec.digest for spec in self.members)
+        return hashlib.sha256(joined.encode()).hexdigest()
 
 
 def member_name(index: int) -> str:
