@@ -1,4 +1,4 @@
-"""3x3 'same' convolutions by Winograd's F(2x2, 3x3) algorithm, float32 channels-last.
+"""3x3 'same' convolutions by Winograd's F(2x2, 3x3) algorithm, float32, on tile buffers.
 
 A float32 3x3 convolution through oneDNN already runs near this CPU's float32
 peak (150-167 GFLOP/s on one core against 145 for a large ``mm``), so the
@@ -12,20 +12,25 @@ transforms are float32 additions, the filters are transformed in float64,
 and results equal the direct convolution to float32 rounding (about 1e-6
 relative, ``tests/test_winograd.py``).
 
-Layout (:class:`TileGrid`). A feature map lives in a zero-bordered buffer
-``(n, 2, ty + 1, 2, tx + 1, C)``: padded row ``p`` at ``[1 - p % 2, p // 2]``
-(odd rows first), columns alike. Every 4 x 4 patch starts on an even padded
-row and column, so the transforms read whole runs of rows and the output
-transform writes the four pixels of every tile as one strided view
-(:meth:`TileGrid.pixels`), where a plain channels-last map would need
-element-wise work over runs of one pixel's channels. The generator's dense blocks run on these in
-:mod:`xdeepbedmap.model.winograd_trunk`.
+The transforms are element-wise torch operations, whose cost is set by how
+long their contiguous runs are (a run of one pixel's 32 channels costs as
+much per run as 1,000 values). So a feature map lives channel-major in a
+zero-bordered buffer ``(C, 2, n, 2, ty + 2, tx + 1)`` (:class:`TileGrid`):
+padded column ``q`` at column slot ``1 - q % 2``, half ``q // 2``, rows
+alike (odd rows and columns first), one spare row half per row slot. Every
+4 x 4 patch starts on an even row and column, so with one spare tile per
+tile row (whose results are discarded) both transforms run over whole
+planes, ``n * ty * (tx + 1)`` values at a time, and the transformed
+features are a ``(16, C, tiles)`` matrix whose channel prefixes are
+contiguous.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +39,11 @@ from torch import nn
 __all__ = [
     "SCRATCH",
     "TileGrid",
+    "Step",
     "WinogradConv2d",
+    "input_steps",
+    "output_steps",
+    "run",
     "transform_input",
     "transform_output",
     "winograd_filters",
@@ -42,8 +51,7 @@ __all__ = [
 
 # F(2, 3), points (0, 1, -1): G maps 3 filter taps to 4 Winograd points
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
-# the one point that A^T . A spreads with weight 1 onto all four outputs of a
-# tile (row 1, column 1): a bias added to its products is added to every output
+# Winograd point (row 1, column 1)
 _BIAS_POINT = 5
 
 
@@ -56,14 +64,25 @@ class _Workspace(threading.local):
     Kept per thread, so dask threads sharing one model never share scratch.
     """
 
+    #: Prepared views kept at most (plans of buffers passed in by callers
+    #: would otherwise accumulate).
+    MAX_PLANS = 64
+
     def __init__(self) -> None:
         self.tensors: dict[str, torch.Tensor] = {}
+        self.plans: dict[tuple, Any] = {}
+
+    def keep(self, key: tuple, plan: Any) -> None:
+        """Keep ``plan`` (views of scratch tensors) under ``key``, at most :attr:`MAX_PLANS`."""
+        if len(self.plans) >= self.MAX_PLANS:
+            self.plans.clear()
+        self.plans[key] = plan
 
     def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         """The scratch tensor ``name`` of ``shape``; zeroed when (re)allocated, else as left.
 
-        Buffers of a :class:`TileGrid` rely on this: their zero border is never
-        written, so it stays zero from one use to the next.
+        Buffers of a :class:`TileGrid` rely on this: their zero border is
+        restored after every write, so it stays zero from one use to the next.
         """
         found = self.tensors.get(name)
         if (
@@ -73,6 +92,7 @@ class _Workspace(threading.local):
             or found.device != like.device
         ):
             found = self.tensors[name] = like.new_zeros(shape)
+            self.plans.clear()  # their views may be of the tensor just replaced
         return found
 
 
@@ -80,7 +100,7 @@ SCRATCH = _Workspace()
 
 
 def winograd_filters(weight: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """``(C_out, C_in, 3, 3)`` filters -> ``(16, C_in, C_out)`` float32 ``G w G^T``.
+    """``(C_out, C_in, 3, 3)`` filters -> ``(16, C_out, C_in)`` float32 ``G w G^T``.
 
     Computed in float64 (``scale`` folded in), rounded once to float32; index
     ``4 a + b`` is Winograd point (row ``a``, column ``b``).
@@ -89,13 +109,13 @@ def winograd_filters(weight: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     if (kh, kw) != (3, 3):
         raise ValueError(f"winograd_filters needs 3x3 filters, got {kh}x{kw}")
     g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
-    u = torch.einsum("ai,ocij,bj->abco", g, weight.detach().double() * scale, g)
-    return u.reshape(16, c_in, c_out).float().contiguous()
+    u = torch.einsum("ai,ocij,bj->aboc", g, weight.detach().double() * scale, g)
+    return u.reshape(16, c_out, c_in).float().contiguous()
 
 
 @dataclass(frozen=True)
 class TileGrid:
-    """2 x 2 output tiles of an ``(n, h, w)`` map, and its zero-bordered buffer layout."""
+    """2 x 2 output tiles of an ``(n, h, w)`` map, and its buffer layout (module docstring)."""
 
     n: int
     h: int
@@ -114,97 +134,140 @@ class TileGrid:
 
     @property
     def tx(self) -> int:
-        """Tile columns."""
+        """Tile columns with pixels."""
         return (self.w + 1) // 2
 
     @property
     def tiles(self) -> int:
-        """Tiles in the batch."""
-        return self.n * self.ty * self.tx
+        """Tiles computed: ``n * ty * (tx + 1)``, one spare per tile row."""
+        return self.n * self.ty * (self.tx + 1)
 
     def buffer(self, channels: int, like: torch.Tensor, name: str | None = None) -> torch.Tensor:
-        """A ``(n, 2, ty + 1, 2, tx + 1, channels)`` buffer (module docstring), border zero.
+        """A ``(C, 2, n, 2, ty + 2, tx + 1)`` buffer with a zero border.
 
         With ``name``, this thread's scratch buffer of that name (its pixels
         hold whatever the last user left); without, a new zeroed one.
         """
-        shape = (self.n, 2, self.ty + 1, 2, self.tx + 1, channels)
+        shape = (channels, 2, self.n, 2, self.ty + 2, self.tx + 1)
         return like.new_zeros(shape) if name is None else SCRATCH.get(name, shape, like)
 
-    def pixels(self, buffer: torch.Tensor) -> torch.Tensor:
-        """The ``(2, 2, n, ty, tx, C)`` view of a buffer's pixel ``(2 ty + i, 2 tx + j)``.
+    def pixels(self, buffer: torch.Tensor, spare: bool = True) -> torch.Tensor:
+        """The ``(2, 2, C, n, ty, tx [+ 1])`` view of pixel ``(2 ty + i, 2 tx + j)``.
 
-        Padded row ``2 ty + i + 1`` is slot ``i``, half ``ty + i``; columns alike,
-        so ``i`` and ``j`` step by a constant stride.
+        Padded row ``2 ty + i + 1`` is row slot ``i``, half ``ty + i``; columns
+        alike, so ``i`` and ``j`` step by a constant stride. With ``spare``,
+        the spare tile column too: its values land in the border and the
+        next row's first cell, which :meth:`clear` zeroes again.
         """
-        s_n, s_rslot, s_rhalf, s_cslot, s_chalf, s_c = buffer.stride()
-        c = buffer.shape[-1]
+        s_c, s_cslot, s_n, s_rslot, s_rhalf, s_chalf = buffer.stride()
         return buffer.as_strided(
-            (2, 2, self.n, self.ty, self.tx, c),
-            (s_rslot + s_rhalf, s_cslot + s_chalf, s_n, s_rhalf, s_chalf, s_c),
+            (2, 2, buffer.shape[0], self.n, self.ty, self.tx + int(spare)),
+            (s_rslot + s_rhalf, s_cslot + s_chalf, s_c, s_n, s_rhalf, s_chalf),
             buffer.storage_offset(),
         )
 
-    def image(self, pixels: torch.Tensor) -> torch.Tensor:
-        """The ``(n, 2 ty, 2 tx, C)`` image view of a :meth:`pixels` view."""
-        return pixels.permute(2, 3, 0, 4, 1, 5)
-
-    def clear_overhang(self, buffer: torch.Tensor) -> None:
-        """Zero an odd size's extra output row/column (it lies in the zero padding)."""
-        if self.h % 2:
-            buffer[:, 1, self.ty] = 0
+    def border_views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+        """The border cells the spare tiles write, and an odd size's overhang (:meth:`clear`)."""
+        views = [buffer[:, 0, :, :, :, self.tx], buffer[:, 1, :, :, :, 0]]  # right, left
         if self.w % 2:
-            buffer[:, :, :, 1, self.tx] = 0
+            views.append(buffer[:, 1, :, :, :, self.tx])
+        if self.h % 2:
+            views.append(buffer[:, :, :, 1, self.ty])
+        return views
+
+    def clear(self, buffer: torch.Tensor) -> None:
+        """Zero the border cells the spare tiles wrote, and an odd size's overhang."""
+        for view in self.border_views(buffer):
+            view.zero_()
 
     def to_buffer(self, x: torch.Tensor, name: str | None = None) -> torch.Tensor:
-        """``(N, C, H, W)`` -> a zero-bordered buffer (:meth:`buffer`) holding it."""
+        """``(N, C, H, W)`` -> a buffer (:meth:`buffer`) holding it."""
         c = x.shape[1]
         buffer = self.buffer(c, x, name)
         nhwc = x.permute(0, 2, 3, 1)
         if (self.h, self.w) != (2 * self.ty, 2 * self.tx):
             nhwc = F.pad(nhwc, (0, 0, 0, 2 * self.tx - self.w, 0, 2 * self.ty - self.h))
-        tiles = nhwc.reshape(self.n, self.ty, 2, self.tx, 2, c).permute(2, 4, 0, 1, 3, 5)
-        self.pixels(buffer).copy_(tiles)
+        tiles = nhwc.reshape(self.n, self.ty, 2, self.tx, 2, c).permute(2, 4, 5, 0, 1, 3)
+        self.pixels(buffer, spare=False).copy_(tiles)
         return buffer
 
     def from_buffer(self, buffer: torch.Tensor) -> torch.Tensor:
         """A buffer's map as a new ``(N, C, H, W)`` channels-last tensor."""
-        image = self.pixels(buffer).permute(2, 3, 0, 4, 1, 5)  # (n, ty, i, tx, j, C)
+        image = self.pixels(buffer, spare=False).permute(3, 4, 0, 5, 1, 2)  # n, ty, i, tx, j, C
         out = image.reshape(self.n, 2 * self.ty, 2 * self.tx, -1)[:, : self.h, : self.w]
         return out.contiguous().permute(0, 3, 1, 2)
 
 
-def transform_input(buffer: torch.Tensor, out: torch.Tensor) -> None:
-    """``B^T d B`` of every 4 x 4 patch of a :class:`TileGrid` buffer, into ``out``.
+#: One element-wise operation: ``fn(a, b, out=out)``.
+Step = tuple[Callable[..., torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]
 
-    ``out`` is a ``(4, 4, n, ty, tx, C)`` view (a channel slice of a wider
-    matrix is fine), written in place.
+
+def run(steps: list[Step]) -> None:
+    """Run prepared :data:`Step` s in order."""
+    for fn, a, b, out in steps:
+        fn(a, b, out=out)
+
+
+def input_steps(buffer: torch.Tensor, grid: TileGrid, out: torch.Tensor) -> list[Step]:
+    """The steps of ``B^T d B`` of every 4 x 4 patch of a buffer, into ``out``.
+
+    ``out`` is a ``(16, C, tiles)`` view (a channel slice of a wider matrix
+    is fine), written but for the last tile (a spare). Built once per
+    buffer, the steps are 8 operations on prepared views: the transforms
+    are short enough that Python's indexing cost as much as the arithmetic.
     """
     # a patch's rows 2t .. 2t+3 are even[t], odd[t], even[t+1], odd[t+1];
     # B^T's rows are (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
-    even, odd = buffer[:, 1], buffer[:, 0]
-    rows = SCRATCH.get(f"rows{even.shape[-1]}", (4, *even[:, 1:].shape), buffer)
-    torch.sub(even[:, :-1], even[:, 1:], out=rows[0])
-    torch.add(odd[:, :-1], even[:, 1:], out=rows[1])
-    torch.sub(even[:, 1:], odd[:, :-1], out=rows[2])
-    torch.sub(odd[:, :-1], odd[:, 1:], out=rows[3])
-    even, odd = rows[:, :, :, 1], rows[:, :, :, 0]  # (4, n, ty, tx + 1, C)
-    torch.sub(even[..., :-1, :], even[..., 1:, :], out=out[:, 0])
-    torch.add(odd[..., :-1, :], even[..., 1:, :], out=out[:, 1])
-    torch.sub(even[..., 1:, :], odd[..., :-1, :], out=out[:, 2])
-    torch.sub(odd[..., :-1, :], odd[..., 1:, :], out=out[:, 3])
+    even, odd = buffer[:, :, :, 1, : grid.ty + 1], buffer[:, :, :, 0, : grid.ty + 1]
+    rows = SCRATCH.get(f"rows{buffer.shape[0]}", (4, *even[..., 1:, :].shape), buffer)
+    e0, e1, o0, o1 = even[..., :-1, :], even[..., 1:, :], odd[..., :-1, :], odd[..., 1:, :]
+    steps: list[Step] = [
+        (torch.sub, e0, e1, rows[0]),
+        (torch.add, o0, e1, rows[1]),
+        (torch.sub, e1, o0, rows[2]),
+        (torch.sub, o0, o1, rows[3]),
+    ]
+    # columns alike, over whole planes: a tile row's spare reads the next row
+    even, odd = rows[:, :, 1].flatten(2), rows[:, :, 0].flatten(2)  # (4, C, tiles)
+    cols = out.view(4, 4, *out.shape[1:])[..., : even.shape[-1] - 1]
+    e0, e1, o0, o1 = even[..., :-1], even[..., 1:], odd[..., :-1], odd[..., 1:]
+    return steps + [
+        (torch.sub, e0, e1, cols[:, 0]),
+        (torch.add, o0, e1, cols[:, 1]),
+        (torch.sub, e1, o0, cols[:, 2]),
+        (torch.sub, o0, o1, cols[:, 3]),
+    ]
+
+
+def output_steps(products: torch.Tensor, grid: TileGrid, pixels: torch.Tensor) -> list[Step]:
+    """The steps of ``A^T m A`` of ``(16, C, tiles)`` products into a ``TileGrid.pixels`` view."""
+    c = products.shape[1]
+    m = products.view(4, 4, c, grid.n, grid.ty, grid.tx + 1)
+    # A^T's rows are (m0 + m1 + m2, m1 - m2 - m3): along columns (b) first ...
+    cols = SCRATCH.get(f"cols{c}", (2, *m[:, 0].shape), products)
+    m0, m1, m2, m3 = m.unbind(1)
+    # ... then along rows (a), both output columns j at once
+    c0, c1, c2, c3 = cols.unbind(1)
+    return [
+        (torch.add, m0, m1, cols[0]),
+        (torch.add, cols[0], m2, cols[0]),
+        (torch.sub, m1, m2, cols[1]),
+        (torch.sub, cols[1], m3, cols[1]),
+        (torch.add, c0, c1, pixels[0]),
+        (torch.add, pixels[0], c2, pixels[0]),
+        (torch.sub, c1, c2, pixels[1]),
+        (torch.sub, pixels[1], c3, pixels[1]),
+    ]
+
+
+def transform_input(buffer: torch.Tensor, grid: TileGrid, out: torch.Tensor) -> None:
+    """``B^T d B`` of every 4 x 4 patch of a buffer into ``out`` (:func:`input_steps`)."""
+    run(input_steps(buffer, grid, out))
 
 
 def transform_output(products: torch.Tensor, grid: TileGrid, pixels: torch.Tensor) -> None:
-    """``A^T m A`` of ``(16, tiles, C)`` products into a :meth:`TileGrid.pixels` view."""
-    m = products.view(4, 4, grid.n, grid.ty, grid.tx, products.shape[-1])
-    # A^T's rows are (m0 + m1 + m2, m1 - m2 - m3): along columns (b) first ...
-    cols = SCRATCH.get(f"cols{m.shape[-1]}", (2, *m[:, 0].shape), products)
-    torch.add(m[:, 0], m[:, 1], out=cols[0]).add_(m[:, 2])
-    torch.sub(m[:, 1], m[:, 2], out=cols[1]).sub_(m[:, 3])
-    # ... then along rows (a), both output columns j at once
-    torch.add(cols[:, 0], cols[:, 1], out=pixels[0]).add_(cols[:, 2])
-    torch.sub(cols[:, 1], cols[:, 2], out=pixels[1]).sub_(cols[:, 3])
+    """``A^T m A`` of products into a pixels view (:func:`output_steps`)."""
+    run(output_steps(products, grid, pixels))
 
 
 class WinogradConv2d(nn.Module):
@@ -235,20 +298,34 @@ class WinogradConv2d(nn.Module):
         self.leaky_slope = leaky_slope
         self.register_buffer("filters", winograd_filters(conv.weight, scale))
         bias = None if conv.bias is None else (conv.bias.detach().double() * scale).float()
+        bias = None if bias is None else bias[:, None]  # one column: broadcast over tiles
         self.register_buffer("bias", bias)
 
-    def products(self, transformed: torch.Tensor) -> torch.Tensor:
-        """``(16, tiles, C_in)`` transformed input (a strided channel prefix is fine) -> products.
-
-        Returned in this thread's scratch: valid until the next call with as
-        many output channels.
-        """
-        shape = (16, transformed.shape[1], self.out_channels)
-        out = SCRATCH.get(f"products{self.out_channels}", shape, transformed)
-        torch.bmm(transformed, self.filters, out=out)
+    def multiply(self, transformed: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``(16, C_in, tiles)`` transformed input (a channel prefix) -> ``(16, C_out, tiles)``."""
+        torch.bmm(self.filters, transformed, out=out)
         if self.bias is not None:
-            out[_BIAS_POINT] += self.bias
+            # the one point that A^T . A spreads with weight 1 onto all four
+            # outputs of a tile: its bias is added to every output
+            out[_BIAS_POINT].add_(self.bias)
         return out
+
+    def products(self, transformed: torch.Tensor) -> torch.Tensor:
+        """:meth:`multiply` into this thread's scratch (valid until the next such call)."""
+        shape = (16, self.out_channels, transformed.shape[-1])
+        return self.multiply(transformed, SCRATCH.get(f"products{shape[1]}", shape, transformed))
+
+    def finish(self, out: torch.Tensor, residual: torch.Tensor | None = None) -> None:
+        """Activation or ``+ residual`` (a buffer), over whole buffers.
+
+        Borders are 0 (+ 0) and LeakyReLU(0) = 0; the spare row halves hold
+        leftovers that nothing reads. The spare tiles' border cells are not
+        cleared here (:meth:`TileGrid.clear`).
+        """
+        if residual is not None:
+            out.add_(residual)
+        elif self.leaky_slope is not None:
+            F.leaky_relu_(out, self.leaky_slope)
 
     def into(
         self,
@@ -257,19 +334,14 @@ class WinogradConv2d(nn.Module):
         out: torch.Tensor,
         residual: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Output transform into the zeroed buffer ``out``, then activation or ``+ residual``."""
-        pixels = grid.pixels(out)
-        transform_output(products, grid, pixels)
-        if residual is not None:
-            pixels.add_(grid.pixels(residual))
-        elif self.leaky_slope is not None:
-            F.leaky_relu_(pixels, self.leaky_slope)
-        grid.clear_overhang(out)
+        """Output transform into buffer ``out``, activation or ``+ residual``, border cleared."""
+        transform_output(products, grid, grid.pixels(out))
+        self.finish(out, residual)
+        grid.clear(out)
         return out
 
     def forward(self, x: torch.Tensor, grid: TileGrid) -> torch.Tensor:
         """A buffer in (``grid``'s layout), a new buffer out."""
-        transformed = x.new_empty(4, 4, grid.n, grid.ty, grid.tx, x.shape[-1])
-        transform_input(x, transformed)
-        products = self.products(transformed.view(16, grid.tiles, -1))
-        return self.into(products, grid, grid.buffer(self.out_channels, x))
+        transformed = x.new_zeros(16, x.shape[0], grid.tiles)
+        transform_input(x, grid, transformed)
+        return self.into(self.products(transformed), grid, grid.buffer(self.out_channels, x))

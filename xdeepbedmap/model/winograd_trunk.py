@@ -4,7 +4,7 @@
 ``residual_network`` (residual-in-residual dense blocks) on the buffers of
 :mod:`xdeepbedmap.model.winograd`. In a dense block the input and each
 conv's output are transformed once, into their channel slice of one
-``(16, tiles, C + 4 g)`` matrix, and conv ``i`` multiplies that matrix's
+``(16, C + 4 g, tiles)`` matrix, and conv ``i`` multiplies that matrix's
 channel prefix, which BLAS reads in place: where oneDNN copies each
 channel-prefix input of a channels-last dense block (a strided slice), here
 nothing is copied. Measured on one 62 x 62 dense block, one thread: 13.2-13.5
@@ -13,13 +13,67 @@ ms with prepacked oneDNN convolutions, 11.5-12.0 ms here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from xdeepbedmap.model.generator import LEAKY_SLOPE, ResInResDenseBlock
-from xdeepbedmap.model.winograd import SCRATCH, TileGrid, WinogradConv2d, transform_input
+from xdeepbedmap.model.winograd import (
+    SCRATCH,
+    Step,
+    TileGrid,
+    WinogradConv2d,
+    input_steps,
+    output_steps,
+    run,
+)
 
 __all__ = ["WinogradTrunk", "dense_block"]
+
+
+@dataclass
+class _DensePlan:
+    """A dense block's prepared views for one grid, input and output buffer."""
+
+    grown: torch.Tensor  # the buffer of the growing convs' outputs
+    inputs: list[list[Step]]  # x, then each grown output, into its stack slice
+    prefixes: list[torch.Tensor]  # each conv's channel prefix of the stack
+    products: list[torch.Tensor]  # each conv's products (scratch)
+    grow: list[Step]  # 32-channel products -> the grown buffer's pixels
+    last: list[Step]  # the last conv's products -> the output buffer's pixels
+    borders: list[torch.Tensor]  # the grown buffer's border cells
+    out_borders: list[torch.Tensor]  # the output buffer's
+
+
+def _plan(convs: nn.ModuleList, x: torch.Tensor, grid: TileGrid, out: torch.Tensor) -> _DensePlan:
+    """The cached :class:`_DensePlan` of these buffers (scratch buffers: the same objects)."""
+    key = ("dense", grid, id(x), id(out), tuple(conv.out_channels for conv in convs))
+    plan = SCRATCH.plans.get(key)
+    if plan is not None:
+        return plan
+    c, growth = x.shape[0], convs[0].out_channels
+    stack = SCRATCH.get("stack", (16, c + 4 * growth, grid.tiles), x)
+    grown = grid.buffer(growth, x, name="grown")
+    inputs = [input_steps(x, grid, stack[:, :c])]
+    inputs += [
+        input_steps(grown, grid, stack[:, c + i * growth : c + (i + 1) * growth]) for i in range(4)
+    ]
+    shapes = [(16, conv.out_channels, grid.tiles) for conv in convs]
+    products = [SCRATCH.get(f"products{shape[1]}", shape, x) for shape in shapes]
+    plan = _DensePlan(
+        grown=grown,
+        inputs=inputs,
+        prefixes=[stack[:, : c + i * growth] for i in range(5)],
+        products=products,
+        grow=output_steps(products[0], grid, grid.pixels(grown)),
+        last=output_steps(products[4], grid, grid.pixels(out)),
+        borders=grid.border_views(grown),
+        out_borders=grid.border_views(out),
+    )
+    # views keep their tensors alive: keyed by id, they never alias a new tensor
+    SCRATCH.keep(key, plan)
+    return plan
 
 
 def dense_block(
@@ -30,22 +84,28 @@ def dense_block(
     ``convs`` are its five :class:`WinogradConv2d`: four growing ones with their
     LeakyReLU, then the one back to ``x``'s width with the block's residual
     scaling folded in. ``x`` and each output are transformed once, into
-    their channel slice of one ``(16, tiles, C + 4 g)`` matrix; conv ``i``
+    their channel slice of one ``(16, C + 4 g, tiles)`` matrix; conv ``i``
     multiplies its channel prefix in place. A dense conv's output exists only
-    in one scratch buffer, the input of its own input transform.
+    in one scratch buffer, the input of its own input transform. All views
+    are prepared once per buffers (:class:`_DensePlan`).
     """
-    c, growth = x.shape[-1], convs[0].out_channels
-    width = c + 4 * growth
-    stack = SCRATCH.get("stack", (4, 4, grid.n, grid.ty, grid.tx, width), x)
-    flat = stack.view(16, grid.tiles, width)
-    transform_input(x, stack[..., :c])
-    grown = grid.buffer(growth, x, name="grown")
+    plan = _plan(convs, x, grid, out)
+    run(plan.inputs[0])
+    grown = plan.grown
     for i, conv in enumerate(convs[:4]):
-        lo = c + i * growth
-        conv.into(conv.products(flat[..., :lo]), grid, grown)
-        transform_input(grown, stack[..., lo : lo + growth])
+        conv.multiply(plan.prefixes[i], plan.products[i])
+        run(plan.grow)
+        conv.finish(grown)
+        for view in plan.borders:
+            view.zero_()
+        run(plan.inputs[i + 1])
     last = convs[4]
-    return last.into(last.products(flat), grid, out, residual=x)
+    last.multiply(plan.prefixes[4], plan.products[4])
+    run(plan.last)
+    last.finish(out, residual=x)
+    for view in plan.out_borders:
+        view.zero_()
+    return out
 
 
 class WinogradTrunk(nn.Module):
@@ -82,7 +142,8 @@ class WinogradTrunk(nn.Module):
         h = grid.to_buffer(x, name="trunk")
         # dense blocks alternate between two scratch buffers; each block's
         # residual sum accumulates in place (zero borders stay zero: 0 + s * 0)
-        pair = (grid.buffer(x.shape[1], x, "dense_a"), grid.buffer(x.shape[1], x, "dense_b"))
+        c = x.shape[1]
+        pair = (grid.buffer(c, x, "dense_a"), grid.buffer(c, x, "dense_b"))
         for rdbs, scaling in zip(self.blocks, self.scalings, strict=True):
             y = h
             for i, convs in enumerate(rdbs):
