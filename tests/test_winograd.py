@@ -129,7 +129,7 @@ def test_trunk_refuses_other_dtypes():
         WinogradTrunk(_blocks(1))(torch.zeros(1, 64, 4, 4, dtype=torch.float64))
 
 
-def test_fast_generator_winograd_option():
+def test_fast_generator_fewer_products_option():
     torch.manual_seed(0)
     model = Generator(num_residual_blocks=2).eval()
     inputs = (
@@ -141,12 +141,12 @@ def test_fast_generator_winograd_option():
     with torch.inference_mode():
         expected = model(*inputs)
         default = FastGenerator(model, "channels_last")
-        direct = FastGenerator(model, "channels_last", winograd=False)
+        direct = FastGenerator(model, "channels_last", fewer_products=False)
         found, found_direct = default(*inputs), direct(*inputs)
-    assert default.winograd and not direct.winograd
-    assert not FastGenerator(model, "mixed").winograd
+    assert default.fewer_products and not direct.fewer_products
+    assert not FastGenerator(model, "mixed").fewer_products
     tol = 1e-5 * expected.abs().max().item()
     torch.testing.assert_close(found, expected, rtol=1e-5, atol=tol)
     torch.testing.assert_close(found_direct, expected, rtol=1e-5, atol=tol)
-    with pytest.raises(PrecisionError, match="winograd=True needs precision 'channels_last'"):
-        FastGenerator(model, "mixed", winograd=True)
+    with pytest.raises(PrecisionError, match="fewer_products=True needs precision 'channels_last'"):
+        FastGenerator(model, "mixed", fewer_products=True)

@@ -9,7 +9,9 @@ changing it:
   (oneDNN's fast layout), convolutions with prepacked weights and fused
   LeakyReLU / residual sums (:mod:`xdeepbedmap.model.packed_conv`), on CPU
   the residual trunk by Winograd F(2x2, 3x3) convolutions
-  (:mod:`xdeepbedmap.model.winograd_trunk`), deformable convs by row gathers;
+  (:mod:`xdeepbedmap.model.winograd_trunk`) and each upsampling + conv as
+  one 2x2 convolution per phase (:mod:`xdeepbedmap.model.upsample_conv`),
+  deformable convs by row gathers;
   equal to float32 up to rounding (~1e-6 relative);
 * ``"mixed"``: the convolutions in ``bfloat16`` (CPU, AMX) or ``float16``
   (CUDA tensor cores), channels-last. Everything that carries metres or pixel
@@ -43,7 +45,8 @@ from xdeepbedmap.model.generator import (
     ResInResDenseBlock,
     bilinear_bed,
 )
-from xdeepbedmap.model.packed_conv import pack_generator
+from xdeepbedmap.model.packed_conv import fused_ops_work, pack_generator
+from xdeepbedmap.model.upsample_conv import UpsampleConv2d
 from xdeepbedmap.model.winograd_trunk import WinogradTrunk
 
 __all__ = ["PRECISIONS", "FastGenerator", "PrecisionError", "resolve_precision"]
@@ -132,11 +135,12 @@ class FastGenerator(nn.Module):
         inputs and outputs to the half type. A residual sum adds a small
         update to a large feature; rounded to bfloat16 the feature loses the
         update's low bits (``False`` is the previous form).
-    winograd : bool, optional
-        ``"channels_last"`` only: run the residual trunk by Winograd
-        F(2x2, 3x3) convolutions (2.25x fewer multiplications, float32
-        rounding). Default: on CPU, where float32 oneDNN convolutions already
-        run at the core's peak; ``False`` keeps the direct convolutions.
+    fewer_products : bool, optional
+        ``"channels_last"`` only: the residual trunk by Winograd F(2x2, 3x3)
+        convolutions and each upsampling + conv pair as one 2x2 convolution
+        per output phase (2.25x fewer products each, float32 rounding).
+        Default: on CPU, where float32 oneDNN convolutions already run at the
+        core's peak; ``False`` is the previous form (direct convolutions).
 
     Notes
     -----
@@ -153,7 +157,7 @@ class FastGenerator(nn.Module):
         float32_blocks: int = 0,
         half_dtype: torch.dtype | None = None,
         float32_skip: bool = True,
-        winograd: bool | None = None,
+        fewer_products: bool | None = None,
     ) -> None:
         super().__init__()
         if device is None:
@@ -170,13 +174,13 @@ class FastGenerator(nn.Module):
         self.compute_dtype = torch.float32
         if self.precision == "mixed":
             self.compute_dtype = _half_dtype(half_dtype, device)
-        if winograd is None:
-            winograd = self.precision == "channels_last" and device.type == "cpu"
-        if winograd and self.precision != "channels_last":
+        if fewer_products is None:
+            fewer_products = self.precision == "channels_last" and device.type == "cpu"
+        if fewer_products and self.precision != "channels_last":
             raise PrecisionError(
-                f"winograd=True needs precision 'channels_last', got {self.precision!r}"
+                f"fewer_products=True needs precision 'channels_last', got {self.precision!r}"
             )
-        self.winograd = bool(winograd)
+        self.fewer_products = bool(fewer_products)
         reference = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
         self.reference = reference
         if self.precision == "float32":
@@ -187,14 +191,17 @@ class FastGenerator(nn.Module):
         self.fast = pack_generator(
             copy.deepcopy(reference).to(self.compute_dtype, memory_format=_CL)
         )
-        if self.winograd:
+        if self.fewer_products:
             self.trunk = WinogradTrunk(reference.residual_network)
+            fused = device.type == "cpu" and fused_ops_work(torch.float32)
+            layers = (reference.post_upsample_conv_layer_1, reference.post_upsample_conv_layer_2)
+            self.upsample = nn.ModuleList(UpsampleConv2d(c, LEAKY_SLOPE, fused) for c in layers)
 
     def extra_repr(self) -> str:
         """Show the form and compute dtype in ``repr``."""
         return (
             f"precision={self.precision!r}, compute_dtype={self.compute_dtype}, "
-            f"winograd={self.winograd}"
+            f"fewer_products={self.fewer_products}"
         )
 
     def forward(
@@ -212,12 +219,15 @@ class FastGenerator(nn.Module):
         # float32 up to a1: the input block sees metres, and a1 is a small sum of
         # large input-block features (rounding them to bfloat16 alone cost 1.4 m RMS)
         a1 = exact.pre_residual_conv_layer(exact.input_block(*inputs))  # LeakyReLU fused
-        h = self.trunk(a1) if self.winograd else self._trunk(a1)
+        h = self.trunk(a1) if self.fewer_products else self._trunk(a1)
         a3 = exact.post_residual_conv_layer(h.float(), residual=a1)
-        up = F.interpolate(a3.to(dtype), scale_factor=2, mode="nearest")
-        up = fast.post_upsample_conv_layer_1(up)  # LeakyReLU fused, as below
-        up = F.interpolate(up, scale_factor=2, mode="nearest")
-        up = fast.post_upsample_conv_layer_2(up)
+        if self.fewer_products:
+            up = self.upsample[1](self.upsample[0](a3))
+        else:
+            up = F.interpolate(a3.to(dtype), scale_factor=2, mode="nearest")
+            up = fast.post_upsample_conv_layer_1(up)  # LeakyReLU fused, as below
+            up = F.interpolate(up, scale_factor=2, mode="nearest")
+            up = fast.post_upsample_conv_layer_2(up)
         up = F.leaky_relu_(_deform(fast.final_conv_layer1, up), LEAKY_SLOPE)
         y = _deform(exact.final_conv_layer2, up, offset_layer=fast.final_conv_layer2)
         y = y.float().contiguous()
