@@ -27,17 +27,16 @@ contiguous.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xdeepbedmap.model.scratch import SCRATCH
+
 __all__ = [
-    "SCRATCH",
     "TileGrid",
     "Step",
     "WinogradConv2d",
@@ -53,50 +52,6 @@ __all__ = [
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 # Winograd point (row 1, column 1)
 _BIAS_POINT = 5
-
-
-class _Workspace(threading.local):
-    """Per-thread scratch tensors, kept between calls, one per name.
-
-    A fresh multi-megabyte tensor is new memory to the kernel: its first
-    writer pays a page fault per 4 KiB page, which made the first transform
-    into a dense block's 12 MB matrix cost several times the arithmetic.
-    Kept per thread, so dask threads sharing one model never share scratch.
-    """
-
-    #: Prepared views kept at most (plans of buffers passed in by callers
-    #: would otherwise accumulate).
-    MAX_PLANS = 64
-
-    def __init__(self) -> None:
-        self.tensors: dict[str, torch.Tensor] = {}
-        self.plans: dict[tuple, Any] = {}
-
-    def keep(self, key: tuple, plan: Any) -> None:
-        """Keep ``plan`` (views of scratch tensors) under ``key``, at most :attr:`MAX_PLANS`."""
-        if len(self.plans) >= self.MAX_PLANS:
-            self.plans.clear()
-        self.plans[key] = plan
-
-    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        """The scratch tensor ``name`` of ``shape``; zeroed when (re)allocated, else as left.
-
-        Buffers of a :class:`TileGrid` rely on this: their zero border is
-        restored after every write, so it stays zero from one use to the next.
-        """
-        found = self.tensors.get(name)
-        if (
-            found is None
-            or found.shape != shape
-            or found.dtype != like.dtype
-            or found.device != like.device
-        ):
-            found = self.tensors[name] = like.new_zeros(shape)
-            self.plans.clear()  # their views may be of the tensor just replaced
-        return found
-
-
-SCRATCH = _Workspace()
 
 
 def winograd_filters(weight: torch.Tensor, scale: float = 1.0) -> torch.Tensor:

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from xdeepbedmap.model.generator import LEAKY_SLOPE, ResInResDenseBlock
+from xdeepbedmap.model.scratch import SCRATCH
 from xdeepbedmap.model.winograd import (
-    SCRATCH,
     Step,
     TileGrid,
     WinogradConv2d,
