@@ -7,8 +7,9 @@ conv's output are transformed once, into their channel slice of one
 ``(16, C + 4 g, tiles)`` matrix, and conv ``i`` multiplies that matrix's
 channel prefix, which BLAS reads in place: where oneDNN copies each
 channel-prefix input of a channels-last dense block (a strided slice), here
-nothing is copied. Measured on one 62 x 62 dense block, one thread: 13.2-13.5
-ms with prepacked oneDNN convolutions, 11.5-12.0 ms here.
+nothing is copied. Per 62 x 62 dense block, one thread, interleaved with the
+prepacked oneDNN form (load 3-4): 13.3-16.1 ms here against 15.7-18.4 ms;
+the whole forward in ``docs/precision.md``.
 """
 
 from __future__ import annotations
