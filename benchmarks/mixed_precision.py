@@ -52,6 +52,8 @@ def paths(model: Generator) -> dict[str, Forward]:
 
     return {
         "float32 (today)": model,
+        # the previous channels_last form: direct convolutions throughout
+        "channels_last direct": FastGenerator(model, "channels_last", fewer_products=False),
         "float32 channels_last": FastGenerator(model, "channels_last"),
         "bfloat16 autocast": autocast_bf16,
         "mixed": FastGenerator(model, "mixed"),

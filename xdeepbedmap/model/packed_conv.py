@@ -25,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PackedConv2d", "fused_ops_work"]
+from xdeepbedmap.model.generator import LEAKY_SLOPE, Generator
+
+__all__ = ["PackedConv2d", "fused_ops_work", "pack_generator"]
 
 
 def _mkldnn_op(name: str) -> Any:
@@ -164,3 +166,43 @@ class PackedConv2d(nn.Module):
         if self.leaky_slope is not None:
             return F.leaky_relu_(out, self.leaky_slope)
         return out
+
+
+def pack_generator(model: Generator) -> Generator:
+    """Replace ``model``'s convolutions by :class:`PackedConv2d` with their post-ops fused.
+
+    Used on :class:`~xdeepbedmap.model.precision.FastGenerator`'s private
+    copies only: afterwards the LeakyReLUs that follow the dense,
+    pre-residual and upsampling convs are inside those convs, and each dense
+    block's last conv carries the residual scaling, so the copies must be run
+    by ``FastGenerator``'s own functions, never by their modules' ``forward``.
+    """
+    dtype = next(model.parameters()).dtype
+    fused = next(model.parameters()).device.type == "cpu" and fused_ops_work(dtype)
+
+    def pack(conv: nn.Module, slope: float | None = None, scale: float = 1.0) -> PackedConv2d:
+        assert isinstance(conv, nn.Conv2d)
+        return PackedConv2d(conv, leaky_slope=slope, scale=scale, fused=fused)
+
+    block = model.input_block
+    for name in ("conv_on_X", "conv_on_W1", "conv_on_W2", "conv_on_W3"):
+        setattr(block, name, pack(getattr(block, name)))
+    for name in (
+        "pre_residual_conv_layer",
+        "post_upsample_conv_layer_1",
+        "post_upsample_conv_layer_2",
+    ):
+        setattr(model, name, pack(getattr(model, name), LEAKY_SLOPE))
+    model.post_residual_conv_layer = pack(model.post_residual_conv_layer)
+    for layer in (model.final_conv_layer1, model.final_conv_layer2):
+        layer.offset_conv = pack(layer.offset_conv)
+    for rrdb in model.residual_network:
+        for rdb in (
+            rrdb.residual_dense_block1,
+            rrdb.residual_dense_block2,
+            rrdb.residual_dense_block3,
+        ):
+            for name in ("conv_layer1", "conv_layer2", "conv_layer3", "conv_layer4"):
+                setattr(rdb, name, pack(getattr(rdb, name), LEAKY_SLOPE))
+            rdb.conv_layer5 = pack(rdb.conv_layer5, scale=rdb.residual_scaling)
+    return model

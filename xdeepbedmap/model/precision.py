@@ -7,8 +7,12 @@ changing it:
 * ``"float32"``: the generator itself, unchanged;
 * ``"channels_last"``: float32 throughout, weights and features channels-last
   (oneDNN's fast layout), convolutions with prepacked weights and fused
-  LeakyReLU / residual sums (:mod:`xdeepbedmap.model.packed_conv`), deformable
-  convs by row gathers; equal to float32 up to summation order (~1e-6 relative);
+  LeakyReLU / residual sums (:mod:`xdeepbedmap.model.packed_conv`), on CPU
+  the residual trunk by Winograd F(2x2, 3x3) convolutions
+  (:mod:`xdeepbedmap.model.winograd_trunk`) and each upsampling + conv as
+  one 2x2 convolution per phase (:mod:`xdeepbedmap.model.upsample_conv`),
+  deformable convs by row gathers;
+  equal to float32 up to rounding (~1e-6 relative);
 * ``"mixed"``: the convolutions in ``bfloat16`` (CPU, AMX) or ``float16``
   (CUDA tensor cores), channels-last. Everything that carries metres or pixel
   positions stays float32: the input standardisation and the input block
@@ -41,7 +45,9 @@ from xdeepbedmap.model.generator import (
     ResInResDenseBlock,
     bilinear_bed,
 )
-from xdeepbedmap.model.packed_conv import PackedConv2d, fused_ops_work
+from xdeepbedmap.model.packed_conv import fused_ops_work, pack_generator
+from xdeepbedmap.model.upsample_conv import UpsampleConv2d
+from xdeepbedmap.model.winograd_trunk import WinogradTrunk
 
 __all__ = ["PRECISIONS", "FastGenerator", "PrecisionError", "resolve_precision"]
 
@@ -129,6 +135,12 @@ class FastGenerator(nn.Module):
         inputs and outputs to the half type. A residual sum adds a small
         update to a large feature; rounded to bfloat16 the feature loses the
         update's low bits (``False`` is the previous form).
+    fewer_products : bool, optional
+        ``"channels_last"`` only: the residual trunk by Winograd F(2x2, 3x3)
+        convolutions and each upsampling + conv pair as one 2x2 convolution
+        per output phase (2.25x fewer products each, float32 rounding).
+        Default: on CPU, where float32 oneDNN convolutions already run at the
+        core's peak; ``False`` is the previous form (direct convolutions).
 
     Notes
     -----
@@ -145,6 +157,7 @@ class FastGenerator(nn.Module):
         float32_blocks: int = 0,
         half_dtype: torch.dtype | None = None,
         float32_skip: bool = True,
+        fewer_products: bool | None = None,
     ) -> None:
         super().__init__()
         if device is None:
@@ -161,18 +174,35 @@ class FastGenerator(nn.Module):
         self.compute_dtype = torch.float32
         if self.precision == "mixed":
             self.compute_dtype = _half_dtype(half_dtype, device)
+        if fewer_products is None:
+            fewer_products = self.precision == "channels_last" and device.type == "cpu"
+        if fewer_products and self.precision != "channels_last":
+            raise PrecisionError(
+                f"fewer_products=True needs precision 'channels_last', got {self.precision!r}"
+            )
+        self.fewer_products = bool(fewer_products)
         reference = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
         self.reference = reference
         if self.precision == "float32":
             return
         # float32 copy, channels-last, for the parts that carry metres/positions
-        self.exact = _packed(copy.deepcopy(reference).to(memory_format=_CL))
+        self.exact = pack_generator(copy.deepcopy(reference).to(memory_format=_CL))
         # compute-dtype copy for the convolutions (shares nothing with the above)
-        self.fast = _packed(copy.deepcopy(reference).to(self.compute_dtype, memory_format=_CL))
+        self.fast = pack_generator(
+            copy.deepcopy(reference).to(self.compute_dtype, memory_format=_CL)
+        )
+        if self.fewer_products:
+            self.trunk = WinogradTrunk(reference.residual_network)
+            fused = device.type == "cpu" and fused_ops_work(torch.float32)
+            layers = (reference.post_upsample_conv_layer_1, reference.post_upsample_conv_layer_2)
+            self.upsample = nn.ModuleList(UpsampleConv2d(c, LEAKY_SLOPE, fused) for c in layers)
 
     def extra_repr(self) -> str:
         """Show the form and compute dtype in ``repr``."""
-        return f"precision={self.precision!r}, compute_dtype={self.compute_dtype}"
+        return (
+            f"precision={self.precision!r}, compute_dtype={self.compute_dtype}, "
+            f"fewer_products={self.fewer_products}"
+        )
 
     def forward(
         self, x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor
@@ -189,18 +219,15 @@ class FastGenerator(nn.Module):
         # float32 up to a1: the input block sees metres, and a1 is a small sum of
         # large input-block features (rounding them to bfloat16 alone cost 1.4 m RMS)
         a1 = exact.pre_residual_conv_layer(exact.input_block(*inputs))  # LeakyReLU fused
-        h = a1
-        for i, block in enumerate(exact.residual_network):
-            # the first blocks' rounding errors are amplified most downstream
-            if i >= self.float32_blocks:
-                block = fast.residual_network[i]
-                h = h if self.float32_skip else h.to(dtype)
-            h = _rrdb(block, h)
+        h = self.trunk(a1) if self.fewer_products else self._trunk(a1)
         a3 = exact.post_residual_conv_layer(h.float(), residual=a1)
-        up = F.interpolate(a3.to(dtype), scale_factor=2, mode="nearest")
-        up = fast.post_upsample_conv_layer_1(up)  # LeakyReLU fused, as below
-        up = F.interpolate(up, scale_factor=2, mode="nearest")
-        up = fast.post_upsample_conv_layer_2(up)
+        if self.fewer_products:
+            up = self.upsample[1](self.upsample[0](a3))
+        else:
+            up = F.interpolate(a3.to(dtype), scale_factor=2, mode="nearest")
+            up = fast.post_upsample_conv_layer_1(up)  # LeakyReLU fused, as below
+            up = F.interpolate(up, scale_factor=2, mode="nearest")
+            up = fast.post_upsample_conv_layer_2(up)
         up = F.leaky_relu_(_deform(fast.final_conv_layer1, up), LEAKY_SLOPE)
         y = _deform(exact.final_conv_layer2, up, offset_layer=fast.final_conv_layer2)
         y = y.float().contiguous()
@@ -210,6 +237,17 @@ class FastGenerator(nn.Module):
         if exact.bed_skip:
             y = y + bilinear_bed(bed.float())
         return y
+
+    def _trunk(self, a1: torch.Tensor) -> torch.Tensor:
+        """The residual trunk by (prepacked, fused) direct convolutions."""
+        h = a1
+        for i, block in enumerate(self.exact.residual_network):
+            # the first blocks' rounding errors are amplified most downstream
+            if i >= self.float32_blocks:
+                block = self.fast.residual_network[i]
+                h = h if self.float32_skip else h.to(self.compute_dtype)
+            h = _rrdb(block, h)
+        return h
 
 
 def _rrdb(block: ResInResDenseBlock, x: torch.Tensor) -> torch.Tensor:
@@ -231,9 +269,9 @@ def _dense_block(rdb: ResidualDenseBlock, x: torch.Tensor) -> torch.Tensor:
     here each 32-channel output is written once into its channel slice of a
     channels-last buffer (1.4x faster per block in bfloat16 on this CPU, used
     for the float32 blocks too). The LeakyReLUs, the residual scaling and the
-    residual sum are fused into the convolutions (:func:`_packed`); the
-    channel-prefix inputs are still copied by oneDNN (channels-last slices
-    are strided), ~12% of a bfloat16 block.
+    residual sum are fused into the convolutions (:func:`pack_generator`);
+    the channel-prefix inputs are still copied by oneDNN (channels-last
+    slices are strided), ~12% of a bfloat16 block.
     """
     n, c, h, w = x.shape
     convs = (rdb.conv_layer1, rdb.conv_layer2, rdb.conv_layer3, rdb.conv_layer4)
@@ -257,43 +295,3 @@ def _deform(
     offset = (offset_layer or layer).offset_conv(x)
     weights = layer.deform_conv
     return deform_conv2d_gather(x, offset, weights.weight, weights.bias, padding=layer.padding)
-
-
-def _packed(model: Generator) -> Generator:
-    """Replace ``model``'s convolutions by :class:`PackedConv2d` with their post-ops fused.
-
-    Used on :class:`FastGenerator`'s private copies only: afterwards the
-    LeakyReLUs that follow the dense, pre-residual and upsampling convs are
-    inside those convs, and each dense block's last conv carries the residual
-    scaling, so the copies must be run by :class:`FastGenerator`'s own
-    functions, never by their modules' ``forward``.
-    """
-    dtype = next(model.parameters()).dtype
-    fused = next(model.parameters()).device.type == "cpu" and fused_ops_work(dtype)
-
-    def pack(conv: nn.Module, slope: float | None = None, scale: float = 1.0) -> PackedConv2d:
-        assert isinstance(conv, nn.Conv2d)
-        return PackedConv2d(conv, leaky_slope=slope, scale=scale, fused=fused)
-
-    block = model.input_block
-    for name in ("conv_on_X", "conv_on_W1", "conv_on_W2", "conv_on_W3"):
-        setattr(block, name, pack(getattr(block, name)))
-    for name in (
-        "pre_residual_conv_layer",
-        "post_upsample_conv_layer_1",
-        "post_upsample_conv_layer_2",
-    ):
-        setattr(model, name, pack(getattr(model, name), LEAKY_SLOPE))
-    model.post_residual_conv_layer = pack(model.post_residual_conv_layer)
-    for layer in (model.final_conv_layer1, model.final_conv_layer2):
-        layer.offset_conv = pack(layer.offset_conv)
-    for rrdb in model.residual_network:
-        for rdb in (
-            rrdb.residual_dense_block1,
-            rrdb.residual_dense_block2,
-            rrdb.residual_dense_block3,
-        ):
-            for name in ("conv_layer1", "conv_layer2", "conv_layer3", "conv_layer4"):
-                setattr(rdb, name, pack(getattr(rdb, name), LEAKY_SLOPE))
-            rdb.conv_layer5 = pack(rdb.conv_layer5, scale=rdb.residual_scaling)
-    return model
