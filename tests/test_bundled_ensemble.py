@@ -86,3 +86,16 @@ def test_blend_keeps_the_single_model_from_redrawing_the_surveyed_bed(demo_table
     rmse = {name: row["rmse"] for name, row in demo_table.items() if "rmse" in row}
     assert rmse["DeepBedMap blended"] <= 0.85 * rmse["DeepBedMap"]
     assert rmse["DeepBedMap blended"] <= 1.02 * rmse["bicubic"]
+
+
+def test_evaluate_judges_only_the_requested_bbox(tmp_path):
+    """Inputs opened for a bbox carry a margin; beds, bicubic and truth are cut alike."""
+    from xdeepbedmap.catalog import open_inputs, open_truth
+    from xdeepbedmap.evaluation import evaluate, format_table
+
+    ds = open_inputs("demo")
+    left, top = float(ds.x[0]) - 500, float(ds.y[0]) + 500
+    bbox = (left, top - 12_000, left + 12_000, top)
+    table = evaluate(open_inputs("demo", region=bbox), open_truth("demo"), halo=3)
+    assert table["DeepBedMap"]["count"] == table["bicubic"]["count"] == 48 * 48
+    assert "DeepBedMap" in format_table(table)

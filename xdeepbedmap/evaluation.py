@@ -16,6 +16,7 @@ from xdeepbedmap.ensemble.metrics import ensemble_summary
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import superresolve
 from xdeepbedmap.metrics import error_summary, roughness
+from xdeepbedmap.region import crop_to_region
 from xdeepbedmap.truth import align_truth
 
 __all__ = ["evaluate", "format_table"]
@@ -77,10 +78,11 @@ def evaluate(
         and the reliability diagram.
     """
     base = validate_inputs(inputs)
-    truth = align_truth(truth, base)
+    # inputs opened for a bbox carry a margin: judge the requested region only
+    truth = crop_to_region(align_truth(truth, base), inputs)
     beds = {
         "DeepBedMap": superresolve(inputs, model, **superresolve_kwargs),
-        "bicubic": bicubic(inputs),
+        "bicubic": crop_to_region(bicubic(inputs), inputs),
     }
     if blend is not None and survey is not None:
         from xdeepbedmap.blend_regions import blend_model_bed
