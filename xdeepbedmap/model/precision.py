@@ -181,6 +181,10 @@ class FastGenerator(nn.Module):
                 f"fewer_products=True needs precision 'channels_last', got {self.precision!r}"
             )
         self.fewer_products = bool(fewer_products)
+        # the phase form of the upsampling convs also pays in bfloat16 on CPU (mixed)
+        self.phase_upsample = self.fewer_products or (
+            self.precision == "mixed" and device.type == "cpu"
+        )
         reference = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
         self.reference = reference
         if self.precision == "float32":
@@ -193,9 +197,12 @@ class FastGenerator(nn.Module):
         )
         if self.fewer_products:
             self.trunk = WinogradTrunk(reference.residual_network)
-            fused = device.type == "cpu" and fused_ops_work(torch.float32)
+        if self.phase_upsample:
+            fused = device.type == "cpu" and fused_ops_work(self.compute_dtype)
             layers = (reference.post_upsample_conv_layer_1, reference.post_upsample_conv_layer_2)
-            self.upsample = nn.ModuleList(UpsampleConv2d(c, LEAKY_SLOPE, fused) for c in layers)
+            self.upsample = nn.ModuleList(
+                UpsampleConv2d(c, LEAKY_SLOPE, fused, dtype=self.compute_dtype) for c in layers
+            )
 
     def extra_repr(self) -> str:
         """Show the form and compute dtype in ``repr``."""
@@ -221,8 +228,8 @@ class FastGenerator(nn.Module):
         a1 = exact.pre_residual_conv_layer(exact.input_block(*inputs))  # LeakyReLU fused
         h = self.trunk(a1) if self.fewer_products else self._trunk(a1)
         a3 = exact.post_residual_conv_layer(h.float(), residual=a1)
-        if self.fewer_products:
-            up = self.upsample[1](self.upsample[0](a3))
+        if self.phase_upsample:
+            up = self.upsample[1](self.upsample[0](a3.to(dtype)))
         else:
             up = F.interpolate(a3.to(dtype), scale_factor=2, mode="nearest")
             up = fast.post_upsample_conv_layer_1(up)  # LeakyReLU fused, as below

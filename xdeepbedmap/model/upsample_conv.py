@@ -52,10 +52,17 @@ class UpsampleConv2d(nn.Module):
         Apply ``leaky_relu(., leaky_slope)`` (fused into the 2x2 convolution).
     fused : bool
         Passed to :class:`~xdeepbedmap.model.packed_conv.PackedConv2d`.
+    dtype : torch.dtype, optional
+        Run in this type (e.g. bfloat16 for the mixed path): the phase
+        filters are summed from ``conv``'s weights first and rounded once.
     """
 
     def __init__(
-        self, conv: nn.Conv2d, leaky_slope: float | None = None, fused: bool = False
+        self,
+        conv: nn.Conv2d,
+        leaky_slope: float | None = None,
+        fused: bool = False,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         geometry = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups)
@@ -73,6 +80,8 @@ class UpsampleConv2d(nn.Module):
                 phases.bias.copy_(conv.bias.detach().repeat(4))
             else:
                 phases.bias.zero_()
+        if dtype is not None:
+            phases = phases.to(dtype)
         self.phases = PackedConv2d(phases, leaky_slope=leaky_slope, fused=fused)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
