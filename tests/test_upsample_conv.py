@@ -72,3 +72,12 @@ def test_mixed_generator_uses_the_phase_form_on_cpu():
     fast = FastGenerator(generator, "mixed", "cpu")
     assert fast.phase_upsample and not fast.fewer_products
     assert {p.dtype for p in fast.upsample.parameters()} <= {torch.bfloat16}
+
+
+def test_only_a_plain_3x3_conv_is_taken():
+    from xdeepbedmap.model.winograd import WinogradConv2d
+
+    strided = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+    for cls in (UpsampleConv2d, WinogradConv2d):
+        with pytest.raises(ValueError, match=f"{cls.__name__} needs a 3x3, stride-1"):
+            cls(strided)

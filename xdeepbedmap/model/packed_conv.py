@@ -27,7 +27,18 @@ from torch import nn
 
 from xdeepbedmap.model.generator import LEAKY_SLOPE, Generator
 
-__all__ = ["PackedConv2d", "fused_ops_work", "pack_generator"]
+__all__ = ["PackedConv2d", "fused_ops_work", "pack_generator", "require_plain_3x3"]
+
+
+def require_plain_3x3(conv: nn.Conv2d, who: str) -> None:
+    """Refuse anything but a 3x3, stride-1, padding-1, dilation-1, groups-1 zero-padded conv."""
+    geometry = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups)
+    if geometry != ((3, 3), (1, 1), (1, 1), (1, 1), 1) or conv.padding_mode != "zeros":
+        raise ValueError(
+            f"{who} needs a 3x3, stride-1, padding-1, dilation-1, groups-1 conv with zero "
+            f"padding; got kernel/stride/padding/dilation/groups {geometry}, "
+            f"padding_mode={conv.padding_mode!r}"
+        )
 
 
 def _mkldnn_op(name: str) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xdeepbedmap.model.packed_conv import PackedConv2d
+from xdeepbedmap.model.packed_conv import PackedConv2d, require_plain_3x3
 
 __all__ = ["UpsampleConv2d", "phase_filters"]
 
@@ -65,12 +65,7 @@ class UpsampleConv2d(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        geometry = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups)
-        if geometry != ((3, 3), (1, 1), (1, 1), (1, 1), 1) or conv.padding_mode != "zeros":
-            raise ValueError(
-                "UpsampleConv2d needs a 3x3, stride-1, padding-1, dilation-1, groups-1 conv "
-                f"with zero padding; got kernel/stride/padding/dilation/groups {geometry}"
-            )
+        require_plain_3x3(conv, "UpsampleConv2d")
         self.out_channels = conv.out_channels
         phases = nn.Conv2d(conv.in_channels, 4 * conv.out_channels, 2, padding=1)
         phases = phases.to(device=conv.weight.device, dtype=conv.weight.dtype)

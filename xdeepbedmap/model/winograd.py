@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xdeepbedmap.model.packed_conv import require_plain_3x3
 from xdeepbedmap.model.scratch import SCRATCH
 
 __all__ = [
@@ -242,13 +243,7 @@ class WinogradConv2d(nn.Module):
         self, conv: nn.Conv2d, leaky_slope: float | None = None, scale: float = 1.0
     ) -> None:
         super().__init__()
-        geometry = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups)
-        if geometry != ((3, 3), (1, 1), (1, 1), (1, 1), 1) or conv.padding_mode != "zeros":
-            raise ValueError(
-                "WinogradConv2d needs a 3x3, stride-1, padding-1, dilation-1, groups-1 conv "
-                f"with zero padding; got kernel/stride/padding/dilation/groups {geometry}, "
-                f"padding_mode={conv.padding_mode!r}"
-            )
+        require_plain_3x3(conv, "WinogradConv2d")
         self.out_channels = conv.out_channels
         self.leaky_slope = leaky_slope
         self.register_buffer("filters", winograd_filters(conv.weight, scale))
