@@ -99,3 +99,15 @@ def test_evaluate_judges_only_the_requested_bbox(tmp_path):
     table = evaluate(open_inputs("demo", region=bbox), open_truth("demo"), halo=3)
     assert table["DeepBedMap"]["count"] == table["bicubic"]["count"] == 48 * 48
     assert "DeepBedMap" in format_table(table)
+
+
+def test_evaluate_says_when_the_model_is_judged_on_another_world(capsys):
+    from xdeepbedmap.cli import main
+
+    argv = ["evaluate", "--synthetic", "336", "--synthetic-shape", "16x16", "--halo", "3"]
+    assert main(argv + ["--synthetic-world", "v1"]) == 0
+    assert "the model trained on synthetic world v2; judging it on world v1" in (
+        capsys.readouterr().out
+    )
+    assert main(argv + ["--synthetic-world", "v2", "--no-survey"]) == 0
+    assert "judging it on world" not in capsys.readouterr().out

@@ -10,10 +10,10 @@ from typing import Any
 from xdeepbedmap.cli._args import parse_seeds, parse_shape, refuse_existing, refuse_seen_regions
 from xdeepbedmap.synthetic import WORLDS
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "training_data"]
 
 
-def _training_data(model: Path) -> dict[str, Any]:
+def training_data(model: Path) -> dict[str, Any]:
     """What the model records of its training data (empty when unknown)."""
     if model.is_dir():
         from xdeepbedmap.ensemble.store import read_ensemble
@@ -45,7 +45,7 @@ def _cmd_fit_blend(args: argparse.Namespace) -> int:
                 f"--model {model} already has a distance blend; pass --overwrite to refit it"
             )
     refuse_seen_regions(
-        _training_data(model),
+        training_data(model),
         parse_seeds(args.synthetic),
         args.synthetic_world,
         "model",

@@ -28,6 +28,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.ensemble:  # read and checked before any work
         ensemble = ensemble_option(args.ensemble)
     inputs, truth = regions[0]
+    if args.synthetic:
+        _note_other_world(args)
     table = evaluate(
         inputs,
         truth.compute(),
@@ -48,6 +50,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             figure = Path(args.figure)
             print(f"  wrote {figure.with_name(f'{figure.stem}_uncertainty.png')}")
     return 0
+
+
+def _note_other_world(args: argparse.Namespace) -> None:
+    """Say so when the model trained on another synthetic world than the one judged."""
+    from xdeepbedmap.cli.blend import training_data
+    from xdeepbedmap.model_store import BUNDLED_MODEL
+
+    trained = training_data(Path(args.model) if args.model else BUNDLED_MODEL)
+    world = trained.get("synthetic_world")
+    if world and world != args.synthetic_world:
+        print(
+            f"note: the model trained on synthetic world {world}; judging it on world "
+            f"{args.synthetic_world} (pass --synthetic-world {world} for its own world)"
+        )
 
 
 def _survey_and_blend(args: argparse.Namespace, ensemble: Any, truth: Any) -> dict[str, Any]:
