@@ -80,6 +80,7 @@ def superresolve_pieces(
     ice: np.ndarray | None,
     source: Any,
     *,
+    index: tuple[int, int],
     start: tuple[int, int],
     domain: tuple[int, int],
     members: bool,
@@ -98,8 +99,9 @@ def superresolve_pieces(
         The block's ice fraction, when the output is masked by it.
     source : FillSource
         The gap fill's source.
-    start, domain : tuple of int
-        The block's first base pixel in the domain, and the domain's base shape.
+    index, start, domain : tuple of int
+        The block's position in the chunk grid, its first base pixel in the
+        domain, and the domain's base shape.
     members : bool
         Return ``(K, 4 ny, 4 nx)`` (an ensemble) rather than ``(4 ny, 4 nx)``.
     **options
@@ -111,9 +113,13 @@ def superresolve_pieces(
         f = _FACTOR[name]
         grid = [[None if e is None else e[k] for e in row] for row in edges]
         grid[1][1] = centres[k]
-        pieces[name] = Pieces(
-            grid, (f * start[0], f * start[1]), (f * domain[0], f * domain[1]), name, f
+        complete = all(
+            (name, index[0] + a - 1, index[1] + b - 1) in source.complete
+            for a, b in np.ndindex(3, 3)
+            if grid[a][b] is not None
         )
+        scaled = (f * start[0], f * start[1]), (f * domain[0], f * domain[1])
+        pieces[name] = Pieces(grid, *scaled, name, f, complete)
     keep = np.isfinite(centres[_NAMES.index("bed")])
     if ice is not None:
         keep &= ice >= _ICE_THRESHOLD
@@ -172,7 +178,7 @@ def map_fused(
             for di in range(3)
         ]
         task = partial(
-            superresolve_pieces, start=(int(starts[0][i]), int(starts[1][j])),
+            superresolve_pieces, index=(i, j), start=(int(starts[0][i]), int(starts[1][j])),
             domain=(int(sum(cy)), int(sum(cx))), members=members, **options,
         )  # fmt: skip
         ice_key = None if ice is None else (ice.name, i, j)

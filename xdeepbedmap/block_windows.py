@@ -6,8 +6,10 @@ of its eight neighbours, wide enough for the windows' context plus the gap
 fill's reach. :func:`window_into` writes one window's filled values straight
 into a batch buffer:
 
-* a variable without no data in the block and its edges is copied piece by
-  piece from them (no overlap is ever assembled, nothing is filled);
+* a variable without no data in the block and its neighbours (known from
+  the planning pass, :attr:`xdeepbedmap.gapfill_source.FillSource.complete`)
+  is copied piece by piece from them (no overlap is ever assembled, nothing
+  is filled or checked);
 * otherwise the window (clipped to the domain) is filled by
   :func:`xdeepbedmap.gapfill_block.filled` from the raw data within
   :data:`~xdeepbedmap.gapfill_block.EDGE_REACH` of it. The fill of a pixel
@@ -20,7 +22,7 @@ into a batch buffer:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,12 +33,14 @@ __all__ = ["Pieces", "window_into"]
 Span = tuple[int, int]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pieces:
     """One variable's block and its neighbours' edges (``None`` beyond the domain).
 
     Coordinates are fine pixels relative to the block's first core pixel;
     ``start`` is that pixel in the domain and ``domain`` the domain's shape.
+    ``complete``: the block and every neighbour are known to hold no data
+    gap (the planning pass's extremes), so nothing needs filling or checking.
     """
 
     grid: list[list[np.ndarray | None]]
@@ -44,7 +48,7 @@ class Pieces:
     domain: tuple[int, int]
     name: str
     factor: int
-    _complete: bool | None = field(default=None, repr=False)
+    complete: bool = False
 
     def edges(self, axis: int) -> list[int]:
         """Band edges along ``axis``: ``[-before, 0, size, size + after]``."""
@@ -55,20 +59,6 @@ class Pieces:
         after = 0 if pick[2] is None else pick[2].shape[axis]
         size = centre.shape[axis]
         return [-before, 0, size, size + after]
-
-    def complete(self) -> bool:
-        """No NaN and no inf in the block and its edges (one summing pass, checked once)."""
-        if self._complete is None:
-            self._complete = all(_all_finite(p) for row in self.grid for p in row if p is not None)
-        return self._complete
-
-
-def _all_finite(block: np.ndarray) -> bool:
-    """No NaN and no inf: one summing pass, the full test only if that overflowed."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.add.reduce(block, axis=None)):
-            return True
-    return bool(np.isfinite(block).all())
 
 
 def copy_rect(pieces: Pieces, rows: Span, cols: Span, dest: np.ndarray) -> None:
@@ -132,21 +122,27 @@ def window_into(
     """
     (y0, x0), (ny, nx) = pieces.start, pieces.domain
     inner_rows, inner_cols = _clip(rows, y0, ny), _clip(cols, x0, nx)
-    inside = inner_rows == rows and inner_cols == cols
-    if pieces.complete():
-        if inside:
-            copy_rect(pieces, rows, cols, dest)
-            return
-        values = np.empty(
-            (inner_rows[1] - inner_rows[0], inner_cols[1] - inner_cols[0]), dest.dtype
-        )
-        copy_rect(pieces, inner_rows, inner_cols, values)
+    top, left = inner_rows[0] - rows[0], inner_cols[0] - cols[0]
+    inner = dest[
+        top : top + inner_rows[1] - inner_rows[0], left : left + inner_cols[1] - inner_cols[0]
+    ]
+    if pieces.complete:
+        copy_rect(pieces, inner_rows, inner_cols, inner)
     else:
-        values = _filled_rect(pieces, inner_rows, inner_cols, reach, source)
-    if not inside:  # beyond the domain: mirrored, as map_overlap's boundary="reflect"
-        pad = (
-            (inner_rows[0] - rows[0], rows[1] - inner_rows[1]),
-            (inner_cols[0] - cols[0], cols[1] - inner_cols[1]),
-        )
-        values = np.pad(values, pad, mode="symmetric")
-    np.copyto(dest, values)
+        np.copyto(inner, _filled_rect(pieces, inner_rows, inner_cols, reach, source))
+    if inner.shape != dest.shape:  # beyond the domain: mirrored, as map_overlap's "reflect"
+        _mirror(dest, (top, rows[1] - inner_rows[1]), (left, cols[1] - inner_cols[1]))
+
+
+def _mirror(dest: np.ndarray, rows: Span, cols: Span) -> None:
+    """Fill ``dest``'s outer ``rows`` and ``cols`` (before, after) by mirroring its inside.
+
+    The same values as ``numpy.pad(inside, mode="symmetric")`` (the edge
+    pixel repeated), in place: rows first, then columns (corners mirrored twice).
+    """
+    for axis, (before, after) in enumerate((rows, cols)):
+        view = dest if axis == 0 else dest.T
+        if before:
+            view[:before] = view[before : 2 * before][::-1]
+        if after:
+            view[-after:] = view[-2 * after : -after][::-1]
