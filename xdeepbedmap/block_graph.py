@@ -25,10 +25,10 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from xdeepbedmap.block_windows import Pieces, window_into
+from xdeepbedmap.block_windows import FilledArea, Pieces, fill_area, window_into
 from xdeepbedmap.gapfill_block import EDGE_REACH
 from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
-from xdeepbedmap.kernel import Cut, run_windows
+from xdeepbedmap.kernel import Cut, live_windows, run_windows
 from xdeepbedmap.windows import GENERATOR_INPUTS
 
 __all__ = ["fused_depth", "map_fused"]
@@ -59,7 +59,9 @@ def _edges(blocks: list[np.ndarray], offset: tuple[int, int], depth: int) -> lis
     return out
 
 
-def _cutter(pieces: dict[str, Pieces], source: Any, depth: int, n: int, m: int) -> Cut:
+def _cutter(
+    pieces: dict[str, Pieces], areas: dict[str, FilledArea], depth: int, n: int, m: int
+) -> Cut:
     """The :data:`~xdeepbedmap.kernel.Cut` of ``n x m`` base-px windows from ``pieces``."""
 
     def cut(k: int, r0: int, c0: int, buffers) -> None:
@@ -69,9 +71,28 @@ def _cutter(pieces: dict[str, Pieces], source: Any, depth: int, n: int, m: int) 
                 f = _FACTOR[name]
                 rows = (f * (r0 - depth), f * (r0 - depth + n))
                 cols = (f * (c0 - depth), f * (c0 - depth + m))
-                window_into(pieces[name], rows, cols, slot[channel], source, EDGE_REACH * f)
+                window_into(pieces[name], rows, cols, slot[channel], areas.get(name))
 
     return cut
+
+
+def _areas(
+    pieces: dict[str, Pieces], keep: np.ndarray, source: Any, window: int, depth: int
+) -> dict[str, FilledArea]:
+    """Per variable with no data near the block: the live windows' bounding area, filled once."""
+    plan = live_windows(keep, window)
+    spans = [(r0, c0, wy, wx) for (wy, wx), origins in plan.items() for r0, c0 in origins]
+    if not spans:
+        return {}
+    rows = (min(s[0] for s in spans) - depth, max(s[0] + s[2] for s in spans) + depth)
+    cols = (min(s[1] for s in spans) - depth, max(s[1] + s[3] for s in spans) + depth)
+    areas = {}
+    for name, p in pieces.items():
+        if not p.complete:
+            f = p.factor
+            scaled = (f * rows[0], f * rows[1]), (f * cols[0], f * cols[1])
+            areas[name] = fill_area(p, *scaled, source, EDGE_REACH * f)
+    return areas
 
 
 def superresolve_pieces(
@@ -124,7 +145,8 @@ def superresolve_pieces(
     if ice is not None:
         keep &= ice >= _ICE_THRESHOLD
     depth = options["halo"] + 1
-    out = run_windows(partial(_cutter, pieces, source, depth), keep, **options)
+    areas = _areas(pieces, keep, source, options["window"], depth)
+    out = run_windows(partial(_cutter, pieces, areas, depth), keep, **options)
     return out if members else out[0]
 
 

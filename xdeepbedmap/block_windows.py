@@ -10,12 +10,14 @@ into a batch buffer:
   the planning pass, :attr:`xdeepbedmap.gapfill_source.FillSource.complete`)
   is copied piece by piece from them (no overlap is ever assembled, nothing
   is filled or checked);
-* otherwise the window (clipped to the domain) is filled by
-  :func:`xdeepbedmap.gapfill_block.filled` from the raw data within
-  :data:`~xdeepbedmap.gapfill_block.EDGE_REACH` of it. The fill of a pixel
+* otherwise the area the block's windows cover (clipped to the domain) is
+  filled once (:func:`fill_area`) by :func:`xdeepbedmap.gapfill_block.filled`
+  from the raw data within :data:`~xdeepbedmap.gapfill_block.EDGE_REACH` of
+  it, and each window is copied from it. The fill of a pixel
   depends only on its position and the data within reach, so the values are
   those of the global, per-block fill of :func:`xdeepbedmap.gapfill.fill_inputs`,
-  and only the windows the network runs are filled (an ocean block's none);
+  and only the area of the windows the network runs is filled (an ocean
+  block's none);
 * beyond the domain's edge the window is mirrored (``symmetric``, as
   ``dask.array.map_overlap``'s ``boundary="reflect"``).
 """
@@ -28,7 +30,7 @@ import numpy as np
 
 from xdeepbedmap.gapfill_block import filled
 
-__all__ = ["Pieces", "window_into"]
+__all__ = ["FilledArea", "Pieces", "fill_area", "window_into"]
 
 Span = tuple[int, int]
 
@@ -102,23 +104,50 @@ def _filled_rect(pieces: Pieces, rows: Span, cols: Span, reach: int, source) -> 
     return filled(ext, core, origin, source, pieces.name, pieces.factor)
 
 
-def window_into(
-    pieces: Pieces, rows: Span, cols: Span, dest: np.ndarray, source, reach: int
-) -> None:
-    """Write the filled inputs of ``rows x cols`` (may cross the domain's edge) into ``dest``.
+@dataclass(frozen=True)
+class FilledArea:
+    """Filled values of ``rows x cols``: fine px relative to the block's core, in the domain."""
+
+    rows: Span
+    cols: Span
+    values: np.ndarray
+
+
+def fill_area(pieces: Pieces, rows: Span, cols: Span, source, reach: int) -> FilledArea:
+    """Fill ``rows x cols`` (clipped to the domain) once, for every window inside it.
 
     Parameters
     ----------
     pieces : Pieces
         The variable's block and neighbours' edges (raw, with no data).
     rows, cols : tuple of int
-        The window with its context, fine pixels relative to the block's core.
-    dest : numpy.ndarray
-        ``(rows, cols)``-shaped output (a batch buffer's channel).
+        The area, fine pixels relative to the block's core.
     source : FillSource
         The gap fill's source (:func:`xdeepbedmap.gapfill.plan_fill`).
     reach : int
         The fill's reach in this variable's fine pixels.
+    """
+    (y0, x0), (ny, nx) = pieces.start, pieces.domain
+    rows, cols = _clip(rows, y0, ny), _clip(cols, x0, nx)
+    return FilledArea(rows, cols, _filled_rect(pieces, rows, cols, reach, source))
+
+
+def window_into(
+    pieces: Pieces, rows: Span, cols: Span, dest: np.ndarray, area: FilledArea | None
+) -> None:
+    """Write the filled inputs of ``rows x cols`` (may cross the domain's edge) into ``dest``.
+
+    Parameters
+    ----------
+    pieces : Pieces
+        The variable's block and neighbours' edges.
+    rows, cols : tuple of int
+        The window with its context, fine pixels relative to the block's core.
+    dest : numpy.ndarray
+        ``(rows, cols)``-shaped output (a batch buffer's channel).
+    area : FilledArea or None
+        The filled area holding the window (:func:`fill_area`); ``None``
+        when ``pieces`` is complete (copied from the pieces as they are).
     """
     (y0, x0), (ny, nx) = pieces.start, pieces.domain
     inner_rows, inner_cols = _clip(rows, y0, ny), _clip(cols, x0, nx)
@@ -126,10 +155,11 @@ def window_into(
     inner = dest[
         top : top + inner_rows[1] - inner_rows[0], left : left + inner_cols[1] - inner_cols[0]
     ]
-    if pieces.complete:
+    if area is None:
         copy_rect(pieces, inner_rows, inner_cols, inner)
     else:
-        np.copyto(inner, _filled_rect(pieces, inner_rows, inner_cols, reach, source))
+        r, c = inner_rows[0] - area.rows[0], inner_cols[0] - area.cols[0]
+        inner[...] = area.values[r : r + inner.shape[0], c : c + inner.shape[1]]
     if inner.shape != dest.shape:  # beyond the domain: mirrored, as map_overlap's "reflect"
         _mirror(dest, (top, rows[1] - inner_rows[1]), (left, cols[1] - inner_cols[1]))
 
