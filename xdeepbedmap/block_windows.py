@@ -101,7 +101,7 @@ def _filled_rect(pieces: Pieces, rows: Span, cols: Span, reach: int, source) -> 
         slice(cols[0] - ext_cols[0], cols[1] - ext_cols[0]),
     )
     origin = (y0 + ext_rows[0], x0 + ext_cols[0])
-    return filled(ext, core, origin, source, pieces.name, pieces.factor)
+    return filled(ext, core, origin, source, pieces.name, pieces.factor, in_place=True)
 
 
 @dataclass(frozen=True)
