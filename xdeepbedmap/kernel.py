@@ -1,6 +1,9 @@
 """The per-block kernel of chunked super-resolution.
 
-:func:`superresolve_block` receives one block of each input from
+:func:`run_windows` runs a block's windows through the network, whoever cuts
+them: the fused graph (:mod:`xdeepbedmap.block_graph`) cuts and fills them
+from the raw block and its neighbours' edges; the general graph's
+:func:`superresolve_block` receives one filled block of each input from
 ``dask.array.map_overlap``, with ``halo + 1`` base pixels of context on every
 side (the extra pixel is eaten by the generator's 'valid' input block), and
 returns the ``4 x`` super-resolved core of the block:
@@ -16,8 +19,9 @@ returns the ``4 x`` super-resolved core of the block:
 * windows are cut as views and copied straight into batch buffers allocated
   once per block and window shape (pinned on CUDA, so host-to-device copies
   can be asynchronous);
-* the output is NaN wherever the mask is false (its 4 x 4 sub-pixels), and a
-  block whose mask core is all false skips the network;
+* the output is NaN wherever the mask is false (its 4 x 4 sub-pixels);
+  windows whose core it masks whole are not run (:func:`live_windows`), so
+  a block whose mask core is all false skips the network;
 * an ensemble (:func:`superresolve_block_members`) runs every member on each
   assembled batch, so the block is cut and copied once for all members.
 """

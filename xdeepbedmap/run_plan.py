@@ -1,10 +1,11 @@
 """Option checks and graph building shared by single-model and ensemble inference.
 
 :func:`plan_run` validates every option (sizes, precision, device, ice mask)
-and builds the nested, filled, overlapping-ready input arrays once;
-:func:`map_kernel` maps the per-block kernel (:mod:`xdeepbedmap.kernel`) over
-them for one generator or a tuple of them (an ensemble: one pass over each
-block runs every member); :func:`as_bed` wraps a lazy 250 m array as a
+and plans the nested inputs and the gap fill's source once; :func:`map_kernel`
+maps the per-block kernel over them for one generator or a tuple of them (an
+ensemble: one pass over each block runs every member): the fused graph of
+:mod:`xdeepbedmap.block_graph`, or for narrow chunks the filled groups
+through ``map_overlap`` (:mod:`xdeepbedmap.kernel`); :func:`as_bed` wraps a lazy 250 m array as a
 georeferenced DataArray. :func:`xdeepbedmap.inference.superresolve` and
 :func:`xdeepbedmap.ensemble.superresolve_ensemble` are thin layers over these.
 """
