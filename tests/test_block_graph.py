@@ -12,7 +12,7 @@ import xarray as xr
 
 import xdeepbedmap  # noqa: F401 - registers the accessor
 import xdeepbedmap.run_plan as run_plan
-from xdeepbedmap.block_graph import fused_depth
+from xdeepbedmap.block_graph import _reads, fused_depth
 from xdeepbedmap.block_windows import Pieces, _mirror, copy_rect
 from xdeepbedmap.ensemble import superresolve_ensemble
 from xdeepbedmap.gapfill import GapFillWarning, InputRangeWarning, plan_fill
@@ -50,7 +50,7 @@ def coast() -> xr.Dataset:
 
 def _general(monkeypatch):
     """Force map_kernel's general graph (fill, then map_overlap)."""
-    monkeypatch.setattr(run_plan, "fused_depth", lambda halo: 10**9)
+    monkeypatch.setattr(run_plan, "FUSED_GRAPH", False)
 
 
 def _run(ds, model, chunks, **options):
@@ -61,9 +61,9 @@ def _run(ds, model, chunks, **options):
         return out.values if hasattr(out, "values") else out
 
 
-@pytest.mark.parametrize("chunks", [(16, 20), (13, 52), 48])
+@pytest.mark.parametrize("chunks", [(16, 20), (13, 52), 48, (7, 9)])
 def test_fused_graph_gives_the_bytes_of_the_general_graph(coast, tiny_model, chunks, monkeypatch):
-    assert min(np.atleast_1d(chunks)) >= fused_depth(HALO)  # the fused path runs
+    """(7, 9): chunks narrower than context + fill reach: edges read from several blocks."""
     fused = _run(coast, tiny_model, chunks, window=7)
     _general(monkeypatch)
     general = _run(coast, tiny_model, chunks, window=7)
@@ -107,23 +107,19 @@ def test_fused_graph_has_few_tasks_and_annotates_only_the_network_tasks(
         name for name, layer in graph.layers.items() if (layer.annotations or {}).get("resources")
     ]
     assert annotated and all("deepbedmap-superresolve" in name for name in annotated)
-    assert not any(name.endswith("-edges") for name in annotated)
+    assert not any(name.startswith("edges-") for name in annotated)
 
 
-def test_narrow_chunks_take_the_general_graph(coast, tiny_model):
-    """Chunks narrower than context + fill reach: map_overlap's graph (no edge layer)."""
-    assert 10 < fused_depth(HALO) <= 16  # (16, 26): fused
-
-    def layers(chunks):
-        lazy = coast.chunk({"y": 16, "x": 16}).deepbedmap.superresolve(
-            tiny_model, halo=HALO, chunks=chunks
-        )
-        return [str(name) for name in lazy.data.__dask_graph__().layers]
-
-    assert not any(name.endswith("-edges") for name in layers(10))
-    assert any(name.endswith("-edges") for name in layers((16, 26)))
-    out = _run(coast, tiny_model, 10, window=7)
-    assert np.isfinite(out).any() and out.shape == (4 * 48, 4 * 52)
+def test_edges_narrower_than_the_read_come_from_several_blocks():
+    reads = _reads((10, 3, 3, 12), 7)
+    assert reads[0] == {
+        -1: [],
+        0: [(0, slice(0, 10))],
+        1: [(1, slice(0, 3)), (2, slice(0, 3)), (3, slice(0, 1))],
+    }
+    assert reads[3][-1] == [(0, slice(9, 10)), (1, slice(0, 3)), (2, slice(0, 3))]
+    assert reads[3][1] == []
+    assert fused_depth(HALO) == HALO + 1 + 8
 
 
 def test_dead_windows_are_not_run():

@@ -45,17 +45,58 @@ def fused_depth(halo: int) -> int:
     return halo + 1 + EDGE_REACH
 
 
-def _edge(offset: int, depth: int) -> slice:
-    """The part of a neighbour at ``offset`` (-1, 0, 1) next to the block, along one axis."""
-    return slice(-depth, None) if offset < 0 else slice(None, depth) if offset > 0 else slice(None)
+def _reads(chunks: tuple[int, ...], depth: int) -> list[dict[int, list[tuple[int, slice]]]]:
+    """Per block along one axis, per side (-1, 0, 1): the blocks read and the part of each.
 
-
-def _edges(blocks: list[np.ndarray], offset: tuple[int, int], depth: int) -> list[np.ndarray]:
-    """One neighbour's edges next to the block, per variable (views)."""
+    Side -1 is the ``depth`` pixels before the block (clipped to the
+    domain), 0 the block, 1 the ``depth`` after; a side may span several
+    blocks narrower than ``depth``, or none at the domain's edge.
+    """
+    stops = np.cumsum(chunks)
+    starts, size = stops - np.asarray(chunks), int(stops[-1])
     out = []
-    for block, name in zip(blocks, _NAMES, strict=True):
-        d = depth * _FACTOR[name]
-        out.append(block[_edge(offset[0], d), _edge(offset[1], d)])
+    for i in range(len(chunks)):
+        sides = {
+            -1: (max(int(starts[i]) - depth, 0), int(starts[i])),
+            0: (int(starts[i]), int(stops[i])),
+            1: (int(stops[i]), min(int(stops[i]) + depth, size)),
+        }
+        out.append(
+            {
+                side: [
+                    (
+                        k,
+                        slice(
+                            max(lo, int(starts[k])) - int(starts[k]),
+                            min(hi, int(stops[k])) - int(starts[k]),
+                        ),
+                    )
+                    for k in range(len(chunks))
+                    if starts[k] < hi and stops[k] > lo
+                ]
+                for side, (lo, hi) in sides.items()
+            }
+        )
+    return out
+
+
+def _edge_rect(grid: list[list[list[np.ndarray]]], rows: list[slice], cols: list[slice]) -> list:
+    """One side's edge per variable: the base-px ``rows x cols`` parts of the blocks in ``grid``.
+
+    A view when the edge lies in one block (a neighbour at least as wide as
+    the read), else the parts assembled (a neighbour narrower than it).
+    """
+    out = []
+    for k, name in enumerate(_NAMES):
+        f = _FACTOR[name]
+        parts = [
+            [
+                blocks[k][f * r.start : f * r.stop, f * c.start : f * c.stop]
+                for blocks, c in zip(row, cols, strict=True)
+            ]
+            for row, r in zip(grid, rows, strict=True)
+        ]
+        out.append(parts[0][0] if len(parts) == 1 and len(parts[0]) == 1 else np.block(parts))
     return out
 
 
@@ -101,7 +142,7 @@ def superresolve_pieces(
     ice: np.ndarray | None,
     source: Any,
     *,
-    index: tuple[int, int],
+    blocks: list[tuple[int, int]],
     start: tuple[int, int],
     domain: tuple[int, int],
     members: bool,
@@ -120,9 +161,11 @@ def superresolve_pieces(
         The block's ice fraction, when the output is masked by it.
     source : FillSource
         The gap fill's source.
-    index, start, domain : tuple of int
-        The block's position in the chunk grid, its first base pixel in the
-        domain, and the domain's base shape.
+    blocks : list of tuple of int
+        The chunk-grid positions of every block read (the block's and its
+        edges'): a variable complete in all of them needs no fill.
+    start, domain : tuple of int
+        The block's first base pixel in the domain, and the domain's base shape.
     members : bool
         Return ``(K, 4 ny, 4 nx)`` (an ensemble) rather than ``(4 ny, 4 nx)``.
     **options
@@ -134,11 +177,7 @@ def superresolve_pieces(
         f = _FACTOR[name]
         grid = [[None if e is None else e[k] for e in row] for row in edges]
         grid[1][1] = centres[k]
-        complete = all(
-            (name, index[0] + a - 1, index[1] + b - 1) in source.complete
-            for a, b in np.ndindex(3, 3)
-            if grid[a][b] is not None
-        )
+        complete = all((name, *ij) in source.complete for ij in blocks)
         scaled = (f * start[0], f * start[1]), (f * domain[0], f * domain[1])
         pieces[name] = Pieces(grid, *scaled, name, f, complete)
     keep = np.isfinite(centres[_NAMES.index("bed")])
@@ -162,9 +201,9 @@ def map_fused(
 ) -> da.Array:
     """The lazy 250 m output: one :func:`superresolve_pieces` task per block.
 
-    ``arrays`` are the raw variables (nested chunks, each chunk at least
-    :func:`fused_depth` base px), ``source`` the lazy fill source; the
-    kernel tasks carry the ``resources`` annotation, the edge slicing does not.
+    ``arrays`` are the raw variables (nested chunks), ``source`` the lazy
+    fill source; the kernel tasks carry the ``resources`` annotation, the
+    edge slicing does not.
     """
     if not isinstance(source, Delayed):
         source = dask.delayed(source, pure=True)
@@ -173,42 +212,72 @@ def map_fused(
     ny, nx = bed.numblocks
     depth = fused_depth(options["halo"])
     name = f"{token}-{dask.base.tokenize(arrays, ice, source, members, options)}"
-    edge_name = f"{name}-edges"
-    keys = [[(arrays[v].name, i, j) for v in _NAMES] for i, j in np.ndindex(ny, nx)]
+    edge_name = f"edges-{name}"  # not a network task: its own prefix
+    reads = (_reads(cy, depth), _reads(cx, depth))
     edge_graph: dict = {}
+    edges: dict = {}
     for i, j in np.ndindex(ny, nx):
-        for di, dj in np.ndindex(3, 3):
-            a, b = i + di - 1, j + dj - 1
-            if (di, dj) != (1, 1) and 0 <= a < ny and 0 <= b < nx:
-                task = (_edges, keys[a * nx + b], (di - 1, dj - 1), depth)
-                edge_graph[(edge_name, i, j, di, dj)] = task
+        grid: list[list] = [[None] * 3 for _ in range(3)]
+        for a, b in np.ndindex(3, 3):
+            rows, cols = reads[0][i][a - 1], reads[1][j][b - 1]
+            if (a, b) == (1, 1) or not rows or not cols:
+                continue
+            keys = [[[(arrays[v].name, r, c) for v in _NAMES] for c, _ in cols] for r, _ in rows]
+            task = (_edge_rect, keys, [s for _, s in rows], [s for _, s in cols])
+            edge_graph[(edge_name, i, j, a, b)] = task
+            grid[a][b] = (edge_name, i, j, a, b)
+        edges[i, j] = grid
     edge_layer = HighLevelGraph.from_collections(
         edge_name, edge_graph, dependencies=list(arrays.values())
     )
     edges_collection = Delayed(edge_name, edge_layer, layer=edge_name)  # a handle on the layer
-    starts = (np.cumsum((0, *cy[:-1])), np.cumsum((0, *cx[:-1])))
-    kernel_graph: dict = {}
-    lead = (0,) if members else ()
-    for i, j in np.ndindex(ny, nx):
-        edges = [
-            [
-                (edge_name, i, j, di, dj)
-                if (di, dj) != (1, 1) and 0 <= i + di - 1 < ny and 0 <= j + dj - 1 < nx
-                else None
-                for dj in range(3)
-            ]
-            for di in range(3)
-        ]
-        task = partial(
-            superresolve_pieces, index=(i, j), start=(int(starts[0][i]), int(starts[1][j])),
-            domain=(int(sum(cy)), int(sum(cx))), members=members, **options,
-        )  # fmt: skip
-        ice_key = None if ice is None else (ice.name, i, j)
-        kernel_graph[(name, *lead, i, j)] = (task, keys[i * nx + j], edges, ice_key, source.key)
-    with dask.annotate(**({"resources": resources} if resources else {})):
-        deps = [*arrays.values(), edges_collection, source, *([] if ice is None else [ice])]
-        layer = HighLevelGraph.from_collections(name, kernel_graph, dependencies=deps)
+    # the edge grid of each block as a 1 x 1 object chunk, so the kernel is a
+    # Blockwise layer like map_overlap's: it fuses into writers' per-chunk
+    # tasks and they keep its resources annotation
+    grid_name = f"edge-grids-{name}"
+    grid_graph = {(grid_name, i, j): (_as_cell, edges[i, j]) for i, j in np.ndindex(ny, nx)}
+    grid_layer = HighLevelGraph.from_collections(grid_name, grid_graph, [edges_collection])
+    grids = da.Array(grid_layer, grid_name, ((1,) * ny, (1,) * nx), meta=np.empty((0, 0), object))
     out_chunks = (tuple(OUTPUT_FACTOR * c for c in cy), tuple(OUTPUT_FACTOR * c for c in cx))
     chunks = ((len(options["specs"]),), *out_chunks) if members else out_chunks
-    meta = np.empty((0,) * len(chunks), dtype=np.float32)
-    return da.Array(layer, name, chunks, meta=meta)
+    extra = [] if ice is None else [ice]
+    with dask.annotate(**({"resources": resources} if resources else {})):
+        return da.map_blocks(
+            _fused_block, *(arrays[v] for v in _NAMES), grids, *extra,
+            source=source, grid_chunks=(cy, cx), depth=depth, members=members,
+            chunks=chunks, new_axis=[0] if members else None, dtype=np.float32,
+            meta=np.empty((0,) * len(chunks), dtype=np.float32),
+            token=token, **options,
+        )  # fmt: skip
+
+
+def _as_cell(value: Any) -> np.ndarray:
+    """``value`` in a 1 x 1 object array (a chunk of the edge grids' array)."""
+    cell = np.empty((1, 1), dtype=object)
+    cell[0, 0] = value
+    return cell
+
+
+def _fused_block(
+    *blocks: np.ndarray,
+    source: Any,
+    grid_chunks: tuple[tuple[int, ...], tuple[int, ...]],
+    depth: int,
+    block_id: tuple[int, int] = (0, 0),
+    **options: Any,
+) -> np.ndarray:
+    """:func:`superresolve_pieces` of block ``block_id``: raw blocks, edge grid, (ice)."""
+    (i, j), (cy, cx) = block_id[-2:], grid_chunks
+    reads = _reads(cy, depth)[i], _reads(cx, depth)[j]
+    rows = sorted({r for side in reads[0].values() for r, _ in side})
+    cols = sorted({c for side in reads[1].values() for c, _ in side})
+    return superresolve_pieces(
+        list(blocks[: len(_NAMES)]),
+        blocks[len(_NAMES)][0, 0],
+        blocks[len(_NAMES) + 1] if len(blocks) > len(_NAMES) + 1 else None,
+        source,
+        blocks=[(r, c) for r in sorted(rows) for c in sorted(cols)],
+        start=(sum(cy[:i]), sum(cx[:j])),
+        domain=(sum(cy), sum(cx)),
+        **options,
+    )

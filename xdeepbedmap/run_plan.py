@@ -23,7 +23,7 @@ import torch
 import xarray as xr
 from dask.delayed import Delayed
 
-from xdeepbedmap.block_graph import fused_depth, map_fused
+from xdeepbedmap.block_graph import map_fused
 from xdeepbedmap.chunking import ensure_nested_chunks, widen_small_chunks
 from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.gapfill import fill_inputs, plan_fill
@@ -40,6 +40,11 @@ from xdeepbedmap.model.precision import resolve_precision
 from xdeepbedmap.model_store import ModelSpec, resolve_device
 
 __all__ = ["DEFAULT_CHUNKS", "DTYPES", "RunPlan", "as_bed", "map_kernel", "plan_run"]
+
+#: Build the fused graph (:mod:`xdeepbedmap.block_graph`); ``False`` builds the
+#: general one (fill tasks, then ``map_overlap``): same bytes, about 5 x the
+#: tasks, kept as the reference the fused graph is tested against.
+FUSED_GRAPH = True
 
 #: Base-grid chunk size used when the input is not chunked yet.
 DEFAULT_CHUNKS = 256
@@ -193,11 +198,10 @@ def map_kernel(plan: RunPlan, specs: ModelSpec | tuple[ModelSpec, ...]) -> da.Ar
 
     With a tuple, block ``(i, j)`` is one task running every member
     (:func:`~xdeepbedmap.kernel.superresolve_block_members`), so the output
-    has one ``(K, 4cy, 4cx)`` chunk per base chunk. Chunks at least
-    :func:`~xdeepbedmap.block_graph.fused_depth` wide take the fused graph
-    (:mod:`xdeepbedmap.block_graph`: one task per block fills and cuts only
-    the windows it runs); narrower ones the general graph (fill, then
-    ``map_overlap``). Both give the same bytes.
+    has one ``(K, 4cy, 4cx)`` chunk per base chunk. The graph is the fused
+    one (:mod:`xdeepbedmap.block_graph`: one task per block fills and cuts
+    only the windows it runs) unless :data:`FUSED_GRAPH` is off (the
+    general graph: fill tasks, then ``map_overlap``). Both give the same bytes.
     """
     members = not isinstance(specs, ModelSpec)
     options: dict[str, Any] = {
@@ -208,7 +212,7 @@ def map_kernel(plan: RunPlan, specs: ModelSpec | tuple[ModelSpec, ...]) -> da.Ar
         "compute_dtype": torch.float32,  # the fast forms take float32; precision is in the spec
     }
     token = "deepbedmap-ensemble" if members else "deepbedmap-superresolve"
-    if min(min(c) for c in plan.work["bed"].data.chunks) >= fused_depth(plan.halo):
+    if FUSED_GRAPH:
         arrays = {name: plan.work[name].data for name in VARIABLES}
         return map_fused(
             arrays,
