@@ -207,37 +207,10 @@ def map_fused(
     """
     if not isinstance(source, Delayed):
         source = dask.delayed(source, pure=True)
-    bed = arrays["bed"]
-    cy, cx = bed.chunks
-    ny, nx = bed.numblocks
+    cy, cx = arrays["bed"].chunks
     depth = fused_depth(options["halo"])
     name = f"{token}-{dask.base.tokenize(arrays, ice, source, members, options)}"
-    edge_name = f"edges-{name}"  # not a network task: its own prefix
-    reads = (_reads(cy, depth), _reads(cx, depth))
-    edge_graph: dict = {}
-    edges: dict = {}
-    for i, j in np.ndindex(ny, nx):
-        grid: list[list] = [[None] * 3 for _ in range(3)]
-        for a, b in np.ndindex(3, 3):
-            rows, cols = reads[0][i][a - 1], reads[1][j][b - 1]
-            if (a, b) == (1, 1) or not rows or not cols:
-                continue
-            keys = [[[(arrays[v].name, r, c) for v in _NAMES] for c, _ in cols] for r, _ in rows]
-            task = (_edge_rect, keys, [s for _, s in rows], [s for _, s in cols])
-            edge_graph[(edge_name, i, j, a, b)] = task
-            grid[a][b] = (edge_name, i, j, a, b)
-        edges[i, j] = grid
-    edge_layer = HighLevelGraph.from_collections(
-        edge_name, edge_graph, dependencies=list(arrays.values())
-    )
-    edges_collection = Delayed(edge_name, edge_layer, layer=edge_name)  # a handle on the layer
-    # the edge grid of each block as a 1 x 1 object chunk, so the kernel is a
-    # Blockwise layer like map_overlap's: it fuses into writers' per-chunk
-    # tasks and they keep its resources annotation
-    grid_name = f"edge-grids-{name}"
-    grid_graph = {(grid_name, i, j): (_as_cell, edges[i, j]) for i, j in np.ndindex(ny, nx)}
-    grid_layer = HighLevelGraph.from_collections(grid_name, grid_graph, [edges_collection])
-    grids = da.Array(grid_layer, grid_name, ((1,) * ny, (1,) * nx), meta=np.empty((0, 0), object))
+    grids = _edge_grids(arrays, depth, name)
     out_chunks = (tuple(OUTPUT_FACTOR * c for c in cy), tuple(OUTPUT_FACTOR * c for c in cx))
     chunks = ((len(options["specs"]),), *out_chunks) if members else out_chunks
     extra = [] if ice is None else [ice]
@@ -249,6 +222,38 @@ def map_fused(
             meta=np.empty((0,) * len(chunks), dtype=np.float32),
             token=token, **options,
         )  # fmt: skip
+
+
+def _edge_grids(arrays: dict[str, da.Array], depth: int, name: str) -> da.Array:
+    """Per block, a 1 x 1 object chunk: the 3 x 3 grid of its edge tasks' keys (None: none).
+
+    Each edge task slices one side of the block (``depth`` base px, more
+    than one block where a neighbour is narrower) from every variable. The
+    grid is a dask array so that the kernel is a Blockwise layer like
+    ``map_overlap``'s: writers fuse with it and keep its resources annotation.
+    """
+    cy, cx = arrays["bed"].chunks
+    reads = (_reads(cy, depth), _reads(cx, depth))
+    edge_name = f"edges-{name}"  # not a network task: its own prefix
+    edge_graph: dict = {}
+    grid_name = f"edge-grids-{name}"
+    grid_graph: dict = {}
+    for i, j in np.ndindex(len(cy), len(cx)):
+        grid: list[list] = [[None] * 3 for _ in range(3)]
+        for a, b in np.ndindex(3, 3):
+            rows, cols = reads[0][i][a - 1], reads[1][j][b - 1]
+            if (a, b) == (1, 1) or not rows or not cols:
+                continue
+            keys = [[[(arrays[v].name, r, c) for v in _NAMES] for c, _ in cols] for r, _ in rows]
+            task = (_edge_rect, keys, [s for _, s in rows], [s for _, s in cols])
+            edge_graph[(edge_name, i, j, a, b)] = task
+            grid[a][b] = (edge_name, i, j, a, b)
+        grid_graph[(grid_name, i, j)] = (_as_cell, grid)
+    edge_layer = HighLevelGraph.from_collections(edge_name, edge_graph, list(arrays.values()))
+    edges = Delayed(edge_name, edge_layer, layer=edge_name)  # a handle on the layer
+    grid_layer = HighLevelGraph.from_collections(grid_name, grid_graph, [edges])
+    chunks = ((1,) * len(cy), (1,) * len(cx))
+    return da.Array(grid_layer, grid_name, chunks, meta=np.empty((0, 0), object))
 
 
 def _as_cell(value: Any) -> np.ndarray:
