@@ -26,6 +26,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from xdeepbedmap.block_windows import FilledArea, Pieces, fill_area, window_into
+from xdeepbedmap.gapfill import ICE_MASK_THRESHOLD
 from xdeepbedmap.gapfill_block import EDGE_REACH
 from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
 from xdeepbedmap.kernel import Cut, live_windows, run_windows
@@ -36,8 +37,6 @@ __all__ = ["fused_depth", "map_fused"]
 #: The variables in the order the tasks carry them.
 _NAMES = tuple(VARIABLES)
 _FACTOR = {name: VARIABLES[name][2] for name in _NAMES}
-#: A base cell is output when its ``ice_mask`` is at least this (as xdeepbedmap.gapfill).
-_ICE_THRESHOLD = 0.5
 
 
 def fused_depth(halo: int) -> int:
@@ -182,7 +181,7 @@ def superresolve_pieces(
         pieces[name] = Pieces(grid, *scaled, name, f, complete)
     keep = np.isfinite(centres[_NAMES.index("bed")])
     if ice is not None:
-        keep &= ice >= _ICE_THRESHOLD
+        keep &= ice >= ICE_MASK_THRESHOLD
     depth = options["halo"] + 1
     areas = _areas(pieces, keep, source, options["window"], depth)
     out = run_windows(partial(_cutter, pieces, areas, depth), keep, **options)
