@@ -117,19 +117,24 @@ class PhaseTimer:
 
         Build the graph inside the block (it captures the timed kernel). The
         kernel's time is recorded as ``host``; the network's time is then
-        subtracted from it (the network runs inside the kernel).
+        subtracted from it (the network runs inside the kernel). The fused
+        kernel (``block_graph.superresolve_pieces``) also fills the inputs'
+        gaps, so ``host`` includes the fill; the general graph's kernel
+        (``run_plan.superresolve_block``, narrow chunks) does not.
         """
         import rioxarray._io
         import xarray.backends.zarr
         import zarr
 
-        import xdeepbedmap.inference
+        import xdeepbedmap.block_graph
+        import xdeepbedmap.run_plan
 
         targets = [
             (xarray.backends.zarr.ZarrArrayWrapper, "__getitem__", "read"),
             (rioxarray._io.RasterioArrayWrapper, "_getitem", "read"),
             (zarr.Array, "__setitem__", "write"),
-            (xdeepbedmap.inference, "superresolve_block", "host"),
+            (xdeepbedmap.block_graph, "superresolve_pieces", "host"),
+            (xdeepbedmap.run_plan, "superresolve_block", "host"),
         ]
         with ExitStack() as stack:
             for owner, name, phase in targets:

@@ -129,9 +129,8 @@ def test_continent_graph_is_lazy_with_tasks_proportional_to_chunks():
     assert out.shape == (4 * 6667, 4 * 6667) and counts[6667][1] == 27 * 27
     per_chunk = {size: tasks / chunks for size, (tasks, chunks) in counts.items()}
     # a bounded number of tasks per chunk (inputs, overlaps, network), the same at both sizes;
-    # 92 at 6667 (83 before the gap fill assembled overlaps itself): the gap fill reads its
-    # neighbours' 8 km edges (8 getitems per block and input, one fill task per block and
-    # grid), on top of the network's map_overlap
+    # 16.6 at 6667 with the fused graph (one edge task per neighbour for all inputs, one
+    # kernel task); 92 with the general one (fill tasks, then map_overlap)
     assert per_chunk[6667] < 120
     assert per_chunk[6667] == pytest.approx(per_chunk[1667], rel=0.25)
 

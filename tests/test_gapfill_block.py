@@ -77,6 +77,18 @@ def test_tiled_fill_is_bit_identical_to_the_whole_block_fill(kind, factor):
         np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
 
 
+@pytest.mark.parametrize("kind", ["blobs", "sparse", "coast", "shore", "ocean"])
+@pytest.mark.parametrize("factor", [1, 10])
+def test_in_place_fill_gives_the_same_bytes(kind, factor):
+    for seed, dtype in [(factor + 7, np.float32), (factor + 107, np.float64)]:
+        ext, *rest = _case(seed, factor, dtype, kind)
+        expected = filled(ext, *rest)
+        scratch = ext.copy()
+        got = filled(scratch, *rest, in_place=True)
+        assert np.shares_memory(got, scratch)
+        np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
+
+
 def test_field_at_is_the_elementwise_bilinear_interpolation():
     ext, _, origin, source, name, factor = _case(3, 10, np.float32, "ocean")
     values = field_at(source, name, factor, origin, ext.shape)

@@ -89,21 +89,28 @@ def filled(
     source,
     name: str,
     factor: int,
+    *,
+    in_place: bool = False,
 ) -> np.ndarray:
     """The ``core`` of a block read with overlap (``ext``, first fine pixel at ``origin``), filled.
 
     Every pixel within reach of a core pixel is inside ``ext``, so the value
     depends on the pixel's position and the data only, never on the block.
-    A block without no data is returned as a view of ``ext``.
+    A block without no data is returned as a view of ``ext``. With
+    ``in_place`` (``ext`` is the caller's scratch copy, expected to hold
+    gaps) the core is filled in ``ext`` itself and returned as a view: only
+    no-data pixels are written and only valid ones read, so the result is the
+    same, without the copy and the summing pre-check.
     """
     block = ext[core]
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.add.reduce(block, axis=None)):  # one cheap pass: no NaN, no inf
-            return block
+    if not in_place:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.add.reduce(block, axis=None)):  # one cheap pass: no NaN, no inf
+                return block
     valid = np.isfinite(ext)
-    if valid[core].all():  # the sum overflowed on finite values
+    if valid[core].all():  # no gap (or the sum overflowed on finite values)
         return block
-    out = block.copy()
+    out = block if in_place else block.copy()
     reach = EDGE_REACH * factor
     tile = _tile_size(reach)
     any_data = bool(valid.any())
@@ -136,11 +143,20 @@ def _add_residual(
 ) -> None:
     """Add to ``values`` (one tile) the nearest valid pixel's residual, tapered over ``reach``.
 
-    The feature transform runs on the tile widened by ``reach`` (clipped to
-    ``ext``); pixels of the tile at ``reach`` or more from the data get a
-    zero taper, so only those nearer are touched.
+    The feature transform runs on the tile's gaps' bounding box widened by
+    ``reach`` (clipped to ``ext``): at a coast most tiles have gaps in part
+    of them only. Pixels at ``reach`` or more from the data get a zero
+    taper, so only those nearer are touched.
     """
-    rows, cols = tile
+    any_rows, any_cols = gaps.any(axis=1), gaps.any(axis=0)
+    top, left = int(any_rows.argmax()), int(any_cols.argmax())
+    bottom, right = (
+        len(any_rows) - int(any_rows[::-1].argmax()),
+        len(any_cols) - int(any_cols[::-1].argmax()),
+    )
+    values, gaps = values[top:bottom, left:right], gaps[top:bottom, left:right]  # views
+    rows = slice(tile[0].start + top, tile[0].start + bottom)
+    cols = slice(tile[1].start + left, tile[1].start + right)
     wr = slice(max(rows.start - reach, 0), min(rows.stop + reach, ext.shape[0]))
     wc = slice(max(cols.start - reach, 0), min(cols.stop + reach, ext.shape[1]))
     if not valid[wr, wc].any():

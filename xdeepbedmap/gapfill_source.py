@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import dask
 import dask.array as da
@@ -24,7 +25,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from xdeepbedmap.grids import VARIABLES, grid_of
-from xdeepbedmap.input_checks import PHYSICAL_RANGES, out_of_range, warn_inputs
+from xdeepbedmap.input_checks import PHYSICAL_RANGES, extremes, out_of_range, warn_inputs
 from xdeepbedmap.nodata import pull_push
 
 __all__ = ["COARSE_CELL", "FillSource", "global_origin", "plan_fill"]
@@ -46,6 +47,9 @@ class FillSource:
     #: Base pixels ``(rows, columns)`` between the fields' first cell and the
     #: inputs' first pixel: cells sit on multiples of ``cell`` of the global grid.
     shift: tuple[int, int] = (0, 0)
+    #: ``(variable, i, j)`` of the blocks (chunk grid of the inputs it was
+    #: planned from) without no data: their fill is skipped unchecked.
+    complete: frozenset[tuple[str, int, int]] = frozenset()
 
 
 def global_origin(ds: xr.Dataset) -> tuple[int, int]:
@@ -67,34 +71,55 @@ def _cell_sums(samples: np.ndarray, b0: int, c0: int, cell: int) -> tuple[np.nda
     ``samples`` starts at base pixel ``(b0, c0)`` counted from the fill
     field's first cell (cells start on multiples of ``cell``); it is padded
     to whole cells so a cell split between blocks is summed in parts and
-    added up later.
+    added up later. Sums are float64 (exact for four float32 samples of
+    like magnitude); the padded copy is written once, and cells of 2 are
+    summed by strided adds in the order of ``reshape(...).sum(axis=(1, 3))``
+    (columns, then rows), a tenth of its cost.
     """
     valid = np.isfinite(samples)
-    pad = (
-        (b0 % cell, -(b0 + samples.shape[0]) % cell),
-        (c0 % cell, -(c0 + samples.shape[1]) % cell),
-    )
-    values = np.pad(np.where(valid, samples, 0.0).astype(np.float64), pad)
-    counts = np.pad(valid.astype(np.float64), pad)
-    ny, nx = values.shape[0] // cell, values.shape[1] // cell
-    return (
-        values.reshape(ny, cell, nx, cell).sum(axis=(1, 3)),
-        counts.reshape(ny, cell, nx, cell).sum(axis=(1, 3)),
-    )
+    (top, left), (h, w) = (b0 % cell, c0 % cell), samples.shape
+    ny, nx = -(-(top + h) // cell), -(-(left + w) // cell)
+    values = np.zeros((ny * cell, nx * cell))
+    counts = np.zeros((ny * cell, nx * cell), dtype=np.uint8)
+    np.copyto(values[top : top + h, left : left + w], samples, where=valid)
+    counts[top : top + h, left : left + w] = valid
+    if cell != 2:
+        return (
+            values.reshape(ny, cell, nx, cell).sum(axis=(1, 3)),
+            counts.reshape(ny, cell, nx, cell).sum(axis=(1, 3)).astype(np.float64),
+        )
+    sums = values[:, 0::2] + values[:, 1::2]
+    n = counts[:, 0::2] + counts[:, 1::2]
+    return sums[0::2] + sums[1::2], (n[0::2] + n[1::2]).astype(np.float64)
 
 
-def _summarise_block(blocks: dict[str, np.ndarray], origin: tuple[int, int], cell: int) -> dict:
-    """Everything :func:`plan_fill` needs from one nested block (small)."""
+def _summarise_block(
+    blocks: dict[str, np.ndarray],
+    origin: tuple[int, int],
+    cell: int,
+    index: tuple[int, int] = (0, 0),
+) -> dict:
+    """Everything :func:`plan_fill` needs from one nested block (small).
+
+    ``index`` is the block's position in the chunk grid: the summary names
+    the variables without no data in it (from the range check's extremes).
+    """
     b0, c0 = origin
     samples = {}
     for name, (_, _, f) in VARIABLES.items():
         samples[name] = blocks[name][f // 2 :: f, f // 2 :: f] if f > 1 else blocks[name]
     land = np.isfinite(samples["bed"])
+    ends = {name: extremes(block) for name, block in blocks.items()}
     ranges = {
-        check: int(out_of_range(blocks[check], check=check)[0, 0]) for check in PHYSICAL_RANGES
+        check: int(out_of_range(blocks[check], check=check, known=[ends[check]])[0, 0])
+        for check in PHYSICAL_RANGES
     }
-    ranges["velocity"] = int(out_of_range(blocks["vx"], blocks["vy"], check="velocity")[0, 0])
+    velocity = out_of_range(
+        blocks["vx"], blocks["vy"], check="velocity", known=[ends["vx"], ends["vy"]]
+    )
+    ranges["velocity"] = int(velocity[0, 0])
     return {
+        "complete": {(name, *index) for name, pair in ends.items() if np.isfinite(pair).all()},
         "cells": (b0 // cell, c0 // cell),
         "sums": {name: _cell_sums(v, b0, c0, cell) for name, v in samples.items()},
         "land": int(land.sum()),
@@ -168,17 +193,27 @@ def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> Delayed:
     """
     origin = global_origin(ds)
     shift = (origin[0] % cell, origin[1] % cell)
-    blocks = {name: _reading_copy(ds[name].data).to_delayed() for name in VARIABLES}
+    arrays = [_reading_copy(ds[name].data) for name in VARIABLES]
     chunks = ds["bed"].data.chunks
     starts = [s + np.cumsum((0, *c[:-1])) for s, c in zip(shift, chunks, strict=True)]
-    summarise = dask.delayed(_summarise_block, pure=True)
-    lazy = [
-        summarise({name: b[i, j] for name, b in blocks.items()}, (starts[0][i], starts[1][j]), cell)
-        for i, j in np.ndindex(*blocks["bed"].shape)
-    ]
     shape = tuple(-(-(n + s) // cell) for n, s in zip(ds["bed"].shape, shift, strict=True))
     cells = (origin[0] // cell, origin[1] // cell)
-    return dask.delayed(_combine, pure=True)(lazy, shape, cell, shift, cells)
+    # one raw layer (a task per block, one to combine): dask.delayed calls on
+    # dicts of blocks took longer to build than the interior's blocks to run
+    name = f"fill-source-{dask.base.tokenize([a.name for a in arrays], cell, shift, cells)}"
+    graph: dict = {}
+    for i, j in np.ndindex(*arrays[0].numblocks):
+        origin_ij = (int(starts[0][i]), int(starts[1][j]))
+        task = partial(_summarise_keys, origin=origin_ij, cell=cell, index=(i, j))
+        graph[(f"{name}-block", i, j)] = (task, [(a.name, i, j) for a in arrays])
+    summaries = [(f"{name}-block", i, j) for i, j in np.ndindex(*arrays[0].numblocks)]
+    graph[name] = (partial(_combine, shape=shape, cell=cell, shift=shift, origin=cells), summaries)
+    return Delayed(name, HighLevelGraph.from_collections(name, graph, dependencies=arrays))
+
+
+def _summarise_keys(blocks: list[np.ndarray], **options) -> dict:
+    """:func:`_summarise_block` of the blocks of every variable, in :data:`VARIABLES` order."""
+    return _summarise_block(dict(zip(VARIABLES, blocks, strict=True)), **options)
 
 
 def _combine(
@@ -206,4 +241,5 @@ def _combine(
     land_filled = sum(s["gaps"] for s in summaries) / (len(_GAP_VARIABLES) * n_land)
     ranges = {k: sum(s["ranges"][k] for s in summaries) for k in summaries[0]["ranges"]}
     warn_inputs(ranges, land_filled, empty)
-    return FillSource(fields=fields, cell=cell, land_filled_fraction=land_filled, shift=shift)
+    complete = frozenset().union(*(s["complete"] for s in summaries))
+    return FillSource(fields, cell, land_filled, shift, complete)

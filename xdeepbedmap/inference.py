@@ -1,8 +1,10 @@
-"""Chunked super-resolution of canonical input Datasets with ``dask.array.map_overlap``.
+"""Chunked super-resolution of canonical input Datasets: one dask task per block.
 
 How it works (see ``docs/inference.md``):
 
-* The four inputs are mapped together with per-resolution overlap depths:
+* The four inputs are mapped together (:mod:`xdeepbedmap.block_graph`: each
+  block's task reads its neighbours' edges; ``map_overlap`` for chunks
+  narrower than the context plus the fill's reach) with per-resolution depths:
   ``d = halo + 1`` base pixels, ``2d`` velocity pixels, ``10d`` surface pixels
   (the extra base pixel is eaten by the generator's 'valid' input block). Chunks
   are rechunked to nest first (:mod:`xdeepbedmap.chunking`), so block
@@ -10,12 +12,12 @@ How it works (see ``docs/inference.md``):
   ``4cy x 4cx`` chunk per base chunk.
 * At the outer edge of the domain the inputs are padded by mirror reflection,
   so the output covers the full input extent.
-* No data in the inputs is filled once, globally, before the overlap
-  (:mod:`xdeepbedmap.gapfill`), so no block's fill depends on its neighbours;
+* No data in the inputs is filled from one global source
+  (:mod:`xdeepbedmap.gapfill`), so no pixel's fill depends on the chunks;
   the output is masked where the bed had no data and, when the Dataset has an
   ``ice_mask``, where the cell is not ice.
-* Each block is super-resolved by :func:`xdeepbedmap.kernel.superresolve_block`
-  (windows, batching and masking).
+* Each block's windows are batched, run and masked by
+  :func:`xdeepbedmap.kernel.run_windows`.
 
 The option checks and the graph are built by :mod:`xdeepbedmap.run_plan`
 (shared with :func:`xdeepbedmap.ensemble.superresolve_ensemble`); this module

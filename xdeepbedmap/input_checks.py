@@ -17,6 +17,7 @@ __all__ = [
     "PHYSICAL_RANGES",
     "GapFillWarning",
     "InputRangeWarning",
+    "extremes",
     "out_of_range",
     "warn_inputs",
 ]
@@ -41,23 +42,36 @@ class GapFillWarning(UserWarning):
     """A large share of the region's inputs is no data and was filled."""
 
 
-def out_of_range(*blocks: np.ndarray, check: str) -> np.ndarray:
+def extremes(block: np.ndarray) -> tuple[float, float]:
+    """The block's minimum and maximum, NaN when it holds a NaN (``inf`` when it holds one).
+
+    Both finite means the block has no data gap: one pass each gives the
+    range check's extremes and the block's completeness.
+    """
+    return float(np.minimum.reduce(block, axis=None)), float(np.maximum.reduce(block, axis=None))
+
+
+def out_of_range(
+    *blocks: np.ndarray, check: str, known: list[tuple[float, float]] | None = None
+) -> np.ndarray:
     """Count of finite values outside the physical range in one block (1 x 1 array).
 
-    The block's extremes are looked at first (cheap); values are compared
-    one by one only when an extreme lies outside the range.
+    The block's extremes are looked at first (cheap; ``known``: the
+    :func:`extremes` of each block, used when all are finite); values are
+    compared one by one only when an extreme lies outside the range.
     """
+    if known is None or not np.isfinite(known).all():
+        known = [(np.fmin.reduce(b, axis=None), np.fmax.reduce(b, axis=None)) for b in blocks]
     if check == "velocity":
         vx, vy = blocks
-        extremes = [f.reduce(b, axis=None) for b in blocks for f in (np.fmin, np.fmax)]
-        if not max(abs(e) for e in extremes) > MAX_SPEED / np.sqrt(2):  # NaN skips too
+        if not max(abs(e) for pair in known for e in pair) > MAX_SPEED / np.sqrt(2):  # NaN skips
             return np.zeros((1, 1), np.int64)
         with np.errstate(invalid="ignore", over="ignore"):
             speed = np.hypot(vx.astype(np.float64), vy.astype(np.float64))
         return np.array([[np.count_nonzero(np.isfinite(speed) & (speed > MAX_SPEED))]])
-    (block,) = blocks
+    (block,), ((low, high),) = blocks, known
     lo, hi = PHYSICAL_RANGES[check]
-    if not (np.fmin.reduce(block, axis=None) < lo or np.fmax.reduce(block, axis=None) > hi):
+    if not (low < lo or high > hi):
         return np.zeros((1, 1), np.int64)
     bad = np.isfinite(block) & ((block < lo) | (block > hi))
     return np.array([[np.count_nonzero(bad)]], dtype=np.int64)

@@ -1,6 +1,9 @@
 """The per-block kernel of chunked super-resolution.
 
-:func:`superresolve_block` receives one block of each input from
+:func:`run_windows` runs a block's windows through the network, whoever cuts
+them: the fused graph (:mod:`xdeepbedmap.block_graph`) cuts and fills them
+from the raw block and its neighbours' edges; the general graph's
+:func:`superresolve_block` receives one filled block of each input from
 ``dask.array.map_overlap``, with ``halo + 1`` base pixels of context on every
 side (the extra pixel is eaten by the generator's 'valid' input block), and
 returns the ``4 x`` super-resolved core of the block:
@@ -16,15 +19,16 @@ returns the ``4 x`` super-resolved core of the block:
 * windows are cut as views and copied straight into batch buffers allocated
   once per block and window shape (pinned on CUDA, so host-to-device copies
   can be asynchronous);
-* the output is NaN wherever the mask is false (its 4 x 4 sub-pixels), and a
-  block whose mask core is all false skips the network;
+* the output is NaN wherever the mask is false (its 4 x 4 sub-pixels);
+  windows whose core it masks whole are not run (:func:`live_windows`), so
+  a block whose mask core is all false skips the network;
 * an ensemble (:func:`superresolve_block_members`) runs every member on each
   assembled batch, so the block is cut and copied once for all members.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -33,7 +37,13 @@ from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
 from xdeepbedmap.model_store import ModelSpec, load_model
 from xdeepbedmap.windows import GENERATOR_INPUTS
 
-__all__ = ["plan_windows", "superresolve_block", "superresolve_block_members"]
+__all__ = [
+    "live_windows",
+    "plan_windows",
+    "run_windows",
+    "superresolve_block",
+    "superresolve_block_members",
+]
 
 #: Fine pixels per base pixel of each generator input, from the nesting contract.
 _FACTORS = {name: VARIABLES[stacked[0]][2] for name, stacked in GENERATOR_INPUTS.items()}
@@ -74,31 +84,103 @@ def _batch_buffers(
     }
 
 
-def _fill_batch(
-    arrays: Mapping[str, np.ndarray],
-    origins: list[tuple[int, int]],
-    buffers: Mapping[str, torch.Tensor],
-    device: torch.device,
-    dtype: torch.dtype,
-) -> list[torch.Tensor]:
-    """The generator's inputs for windows of one shape, on ``device``, context included.
+#: Writes one window's inputs into slot ``k`` of the batch buffers:
+#: ``cut(k, r0, c0, buffers)`` for the window whose core starts at ``(r0, c0)``
+#: (base px, core coordinates), context included.
+Cut = Callable[[int, int, int, Mapping[str, torch.Tensor]], None]
+
+
+def _cut_overlapped(arrays: Mapping[str, np.ndarray], n: int, m: int) -> Cut:
+    """A :data:`Cut` from overlapped blocks: window ``(r0, c0)`` spans ``[r0, r0 + n)`` of them.
 
     A window whose core starts at ``(r0, c0)`` in core coordinates starts at
     ``(r0 + depth, c0 + depth)`` in block coordinates, so with its context it
-    spans ``[r0, r0 + wy + 2 depth)`` of the block. Its inputs are copied from
-    views of the block into slot ``k`` of the ``buffers``. The batch is
-    assembled once and then run through every member of an ensemble.
+    spans ``[r0, r0 + wy + 2 depth)`` of the block: views, copied once into
+    the buffers.
     """
-    n, m = buffers["x"].shape[2:]
-    for k, (r0, c0) in enumerate(origins):
-        for name, factor in _FACTORS.items():  # views of the block, copied once
+
+    def cut(k: int, r0: int, c0: int, buffers: Mapping[str, torch.Tensor]) -> None:
+        for name, factor in _FACTORS.items():
             view = arrays[name][:, factor * r0 : factor * (r0 + n), factor * c0 : factor * (c0 + m)]
             np.copyto(buffers[name][k].numpy(), view)
+
+    return cut
+
+
+def _to_device(
+    buffers: Mapping[str, torch.Tensor], count: int, device: torch.device, dtype: torch.dtype
+) -> list[torch.Tensor]:
+    """The first ``count`` windows of the buffers on ``device`` (asynchronously when pinned)."""
     pinned = buffers["x"].is_pinned()
     return [
-        buffers[name][: len(origins)].to(device=device, dtype=dtype, non_blocking=pinned)
+        buffers[name][:count].to(device=device, dtype=dtype, non_blocking=pinned)
         for name in GENERATOR_INPUTS
     ]
+
+
+def live_windows(keep: np.ndarray, window: int) -> WindowPlan:
+    """:func:`plan_windows` of ``keep``'s shape without the windows it masks whole.
+
+    A window whose core has no pixel to output would only be masked: it is
+    neither cut, filled nor run.
+    """
+    plan = {}
+    for (wy, wx), origins in plan_windows(*keep.shape, window).items():
+        live = [(r0, c0) for r0, c0 in origins if keep[r0 : r0 + wy, c0 : c0 + wx].any()]
+        if live:
+            plan[wy, wx] = live
+    return plan
+
+
+def run_windows(
+    cut_for: Callable[[int, int], Cut],
+    keep: np.ndarray,
+    *,
+    specs: tuple[ModelSpec, ...],
+    halo: int,
+    window: int,
+    batch_size: int,
+    device: torch.device,
+    compute_dtype: torch.dtype,
+    pin_memory: bool | None = None,
+) -> np.ndarray:
+    """Run every live window of a block's core through each member; NaN where not ``keep``.
+
+    ``cut_for(n, m)`` gives the :data:`Cut` of windows of ``n x m`` base px
+    (context included); ``keep`` is the core's output mask. Windows of one
+    shape go through the network ``batch_size`` at a time from buffers
+    allocated once per shape (pinned on CUDA); each window's context output
+    is cropped. Returns ``(len(specs), 4 ny, 4 nx)`` float32.
+    """
+    ny, nx = keep.shape
+    out = np.full((len(specs), OUTPUT_FACTOR * ny, OUTPUT_FACTOR * nx), np.nan, dtype=np.float32)
+    plan = live_windows(keep, window)
+    if not plan:
+        return out  # nothing to predict: no network call
+    models = [load_model(spec, device, compute_dtype) for spec in specs]
+    pin = device.type == "cuda" if pin_memory is None else pin_memory
+    depth, crop = halo + 1, OUTPUT_FACTOR * halo
+    with torch.inference_mode():
+        for (wy, wx), origins in plan.items():
+            buffers = _batch_buffers((wy, wx), depth, min(batch_size, len(origins)), pin)
+            cut = cut_for(wy + 2 * depth, wx + 2 * depth)
+            for start in range(0, len(origins), batch_size):
+                batch = origins[start : start + batch_size]
+                for k, (r0, c0) in enumerate(batch):
+                    cut(k, r0, c0, buffers)
+                inputs = _to_device(buffers, len(batch), device, compute_dtype)
+                for k, model in enumerate(models):
+                    y = model(*inputs).float().cpu().numpy()[:, 0]
+                    for tile, (r0, c0) in zip(y, batch, strict=True):
+                        out[
+                            k,
+                            OUTPUT_FACTOR * r0 : OUTPUT_FACTOR * (r0 + wy),
+                            OUTPUT_FACTOR * c0 : OUTPUT_FACTOR * (c0 + wx),
+                        ] = tile[crop : crop + OUTPUT_FACTOR * wy, crop : crop + OUTPUT_FACTOR * wx]
+    if not keep.all():
+        mask = np.repeat(np.repeat(~keep, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)
+        out[:, mask] = np.nan
+    return out
 
 
 def superresolve_block(
@@ -181,29 +263,16 @@ def superresolve_block_members(
     """
     depth = halo + 1
     ny, nx = base.shape[1] - 2 * depth, base.shape[2] - 2 * depth
-    core_nodata = base[2, depth : depth + ny, depth : depth + nx] < 0.5
-    out = np.full((len(specs), OUTPUT_FACTOR * ny, OUTPUT_FACTOR * nx), np.nan, dtype=np.float32)
-    if core_nodata.all():
-        return out  # nothing to predict: no network call
-    models = [load_model(spec, device, compute_dtype) for spec in specs]
-    pin = device.type == "cuda" if pin_memory is None else pin_memory
+    keep = base[2, depth : depth + ny, depth : depth + nx] >= 0.5
     arrays = {"x": base[0:1], "w1": surface, "w2": velocity, "w3": base[1:2]}
-    crop = OUTPUT_FACTOR * halo
-    with torch.inference_mode():
-        for (wy, wx), origins in plan_windows(ny, nx, window).items():
-            buffers = _batch_buffers((wy, wx), depth, min(batch_size, len(origins)), pin)
-            for start in range(0, len(origins), batch_size):
-                batch = origins[start : start + batch_size]
-                inputs = _fill_batch(arrays, batch, buffers, device, compute_dtype)
-                for k, model in enumerate(models):
-                    y = model(*inputs).float().cpu().numpy()[:, 0]
-                    for tile, (r0, c0) in zip(y, batch, strict=True):
-                        out[
-                            k,
-                            OUTPUT_FACTOR * r0 : OUTPUT_FACTOR * (r0 + wy),
-                            OUTPUT_FACTOR * c0 : OUTPUT_FACTOR * (c0 + wx),
-                        ] = tile[crop : crop + OUTPUT_FACTOR * wy, crop : crop + OUTPUT_FACTOR * wx]
-    if core_nodata.any():
-        mask = np.repeat(np.repeat(core_nodata, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)
-        out[:, mask] = np.nan
-    return out
+    return run_windows(
+        lambda n, m: _cut_overlapped(arrays, n, m),
+        keep,
+        specs=specs,
+        halo=halo,
+        window=window,
+        batch_size=batch_size,
+        device=device,
+        compute_dtype=compute_dtype,
+        pin_memory=pin_memory,
+    )

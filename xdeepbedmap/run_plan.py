@@ -1,10 +1,11 @@
 """Option checks and graph building shared by single-model and ensemble inference.
 
 :func:`plan_run` validates every option (sizes, precision, device, ice mask)
-and builds the nested, filled, overlapping-ready input arrays once;
-:func:`map_kernel` maps the per-block kernel (:mod:`xdeepbedmap.kernel`) over
-them for one generator or a tuple of them (an ensemble: one pass over each
-block runs every member); :func:`as_bed` wraps a lazy 250 m array as a
+and plans the nested inputs and the gap fill's source once; :func:`map_kernel`
+maps the per-block kernel over them for one generator or a tuple of them (an
+ensemble: one pass over each block runs every member): the fused graph of
+:mod:`xdeepbedmap.block_graph`, or for narrow chunks the filled groups
+through ``map_overlap`` (:mod:`xdeepbedmap.kernel`); :func:`as_bed` wraps a lazy 250 m array as a
 georeferenced DataArray. :func:`xdeepbedmap.inference.superresolve` and
 :func:`xdeepbedmap.ensemble.superresolve_ensemble` are thin layers over these.
 """
@@ -20,16 +21,30 @@ import dask.array as da
 import numpy as np
 import torch
 import xarray as xr
+from dask.delayed import Delayed
 
+from xdeepbedmap.block_graph import map_fused
 from xdeepbedmap.chunking import ensure_nested_chunks, widen_small_chunks
 from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.gapfill import fill_inputs, plan_fill
-from xdeepbedmap.grids import OUTPUT_FACTOR, GeoBox, grid_coords, output_grid, validate_inputs
+from xdeepbedmap.grids import (
+    OUTPUT_FACTOR,
+    VARIABLES,
+    GeoBox,
+    grid_coords,
+    output_grid,
+    validate_inputs,
+)
 from xdeepbedmap.kernel import superresolve_block, superresolve_block_members
 from xdeepbedmap.model.precision import resolve_precision
 from xdeepbedmap.model_store import ModelSpec, resolve_device
 
 __all__ = ["DEFAULT_CHUNKS", "DTYPES", "RunPlan", "as_bed", "map_kernel", "plan_run"]
+
+#: Build the fused graph (:mod:`xdeepbedmap.block_graph`); ``False`` builds the
+#: general one (fill tasks, then ``map_overlap``): same bytes, about 5 x the
+#: tasks, kept as the reference the fused graph is tested against.
+FUSED_GRAPH = True
 
 #: Base-grid chunk size used when the input is not chunked yet.
 DEFAULT_CHUNKS = 256
@@ -111,7 +126,10 @@ class RunPlan:
 
     base: GeoBox
     work: xr.Dataset
-    arrays: dict[str, da.Array]
+    #: The gap fill's lazy source (:func:`xdeepbedmap.gapfill.plan_fill`).
+    source: Delayed
+    #: The ice fraction chunked like the bed, when the output is masked by it.
+    ice: da.Array | None
     precision: str
     halo: int
     window: int
@@ -119,6 +137,10 @@ class RunPlan:
     device: torch.device
     resources: dict[str, float] | None
     use_ice: bool
+
+    def filled_arrays(self) -> dict[str, da.Array]:
+        """The filled input groups of the general graph (``gapfill.fill_inputs``)."""
+        return fill_inputs(self.work, self.source, self.ice)
 
 
 def plan_run(
@@ -156,11 +178,11 @@ def plan_run(
     work = widen_small_chunks(work, halo + 1)
     source = plan_fill(work)  # lazy: fill source, range checks and warnings when computed
     ice = work["ice_mask"].data.rechunk(work["bed"].data.chunks) if use_ice else None
-    arrays = fill_inputs(work, source, ice)
     return RunPlan(
         base,
         work,
-        arrays,
+        source,
+        ice,
         precision,
         halo,
         window,
@@ -176,13 +198,12 @@ def map_kernel(plan: RunPlan, specs: ModelSpec | tuple[ModelSpec, ...]) -> da.Ar
 
     With a tuple, block ``(i, j)`` is one task running every member
     (:func:`~xdeepbedmap.kernel.superresolve_block_members`), so the output
-    has one ``(K, 4cy, 4cx)`` chunk per base chunk.
+    has one ``(K, 4cy, 4cx)`` chunk per base chunk. The graph is the fused
+    one (:mod:`xdeepbedmap.block_graph`: one task per block fills and cuts
+    only the windows it runs) unless :data:`FUSED_GRAPH` is off (the
+    general graph: fill tasks, then ``map_overlap``). Both give the same bytes.
     """
-    depth = plan.halo + 1
-    factors = {"base": 1, "surface": 10, "velocity": 2}
-    depths = [{0: 0, 1: depth * f, 2: depth * f} for f in factors.values()]
-    cy, cx = plan.arrays["base"].chunks[1:]
-    out_chunks = (tuple(OUTPUT_FACTOR * c for c in cy), tuple(OUTPUT_FACTOR * c for c in cx))
+    members = not isinstance(specs, ModelSpec)
     options: dict[str, Any] = {
         "halo": plan.halo,
         "window": plan.window,
@@ -190,19 +211,43 @@ def map_kernel(plan: RunPlan, specs: ModelSpec | tuple[ModelSpec, ...]) -> da.Ar
         "device": plan.device,
         "compute_dtype": torch.float32,  # the fast forms take float32; precision is in the spec
     }
+    token = "deepbedmap-ensemble" if members else "deepbedmap-superresolve"
+    if FUSED_GRAPH:
+        arrays = {name: plan.work[name].data for name in VARIABLES}
+        return map_fused(
+            arrays,
+            plan.ice,
+            plan.source,
+            members=members,
+            token=token,
+            resources=plan.resources,
+            specs=tuple(specs) if members else (specs,),
+            **options,
+        )
+    return _map_overlap(plan, specs, options, token)
+
+
+def _map_overlap(
+    plan: RunPlan, specs: ModelSpec | tuple[ModelSpec, ...], options: dict[str, Any], token: str
+) -> da.Array:
+    """:func:`map_kernel`'s general graph: the filled groups through ``map_overlap``."""
+    arrays = plan.filled_arrays()
+    depth = plan.halo + 1
+    factors = {"base": 1, "surface": 10, "velocity": 2}
+    depths = [{0: 0, 1: depth * f, 2: depth * f} for f in factors.values()]
+    cy, cx = arrays["base"].chunks[1:]
+    out_chunks = (tuple(OUTPUT_FACTOR * c for c in cy), tuple(OUTPUT_FACTOR * c for c in cx))
     kernel: Callable[..., np.ndarray]
     if isinstance(specs, ModelSpec):
         kernel, shape = superresolve_block, {"drop_axis": 0, "chunks": out_chunks}
-        options["spec"] = specs
-        token = "deepbedmap-superresolve"
+        options = {**options, "spec": specs}
     else:
         kernel, shape = superresolve_block_members, {"chunks": ((len(specs),), *out_chunks)}
-        options["specs"] = tuple(specs)
-        token = "deepbedmap-ensemble"
+        options = {**options, "specs": tuple(specs)}
     with dask.annotate(**({"resources": plan.resources} if plan.resources else {})):
         return da.map_overlap(
             kernel,
-            *(plan.arrays[name] for name in factors),
+            *(arrays[name] for name in factors),
             depth=depths,
             boundary="reflect",
             trim=False,
