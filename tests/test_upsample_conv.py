@@ -46,7 +46,7 @@ def test_phase_filters_sum_the_taps_and_refuse_other_sizes():
 
 
 def test_bfloat16_phase_form_matches_bfloat16_upsample_then_conv():
-    """The mixed path's form: filters summed in float32, rounded to bfloat16 once."""
+    """The mixed path's form: filters summed in float64, rounded to bfloat16 once."""
     if not fused_ops_work(torch.bfloat16):
         pytest.skip("no bfloat16 oneDNN convolutions on this CPU")
     torch.manual_seed(5)

@@ -150,3 +150,39 @@ def test_fast_generator_fewer_products_option():
     torch.testing.assert_close(found_direct, expected, rtol=1e-5, atol=tol)
     with pytest.raises(PrecisionError, match="fewer_products=True needs precision 'channels_last'"):
         FastGenerator(model, "mixed", fewer_products=True)
+
+
+def test_scratch_made_under_inference_mode_serves_later_calls_outside_it():
+    """The kernel runs the model under inference_mode; a notebook may then use no_grad."""
+    from xdeepbedmap.model import Generator
+    from xdeepbedmap.model.precision import FastGenerator
+    from xdeepbedmap.model.scratch import release
+
+    torch.manual_seed(3)
+    fast = FastGenerator(Generator(num_residual_blocks=1).eval(), "channels_last", "cpu")
+    inputs = (
+        torch.randn(1, 1, 10, 10),
+        torch.randn(1, 1, 100, 100),
+        torch.randn(1, 2, 20, 20),
+        torch.randn(1, 1, 10, 10),
+    )
+    release()  # this thread's scratch is made fresh, under inference_mode
+    with torch.inference_mode():
+        first = fast(*inputs).clone()
+    with torch.no_grad():
+        again = fast(*inputs)
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+
+
+def test_resume_identity_tells_the_compute_forms_apart():
+    from xdeepbedmap.io.identity import differences, write_identity
+    from xdeepbedmap.synthetic import make_region
+
+    inputs, _ = make_region((12, 12), seed=2)
+    out = inputs.deepbedmap.superresolve(dtype="channels_last", halo=2)
+    assert out.attrs["compute_form"] == "channels_last, Winograd trunk, phase-form upsampling"
+    older = out.copy()
+    older.attrs["compute_form"] = "channels_last"  # written before the Winograd trunk
+    assert (
+        "compute_form" in differences(write_identity(out, inputs), write_identity(older, inputs))[0]
+    )

@@ -10,12 +10,13 @@ writes each window's filled inputs straight into the batch buffers
 (:func:`xdeepbedmap.block_windows.window_into`): about 15 tasks per block,
 no overlap assembled, and only the windows with a pixel to output are
 filled and run. The values are those of the general form (tested
-byte for byte). It needs every chunk at least :func:`fused_depth` base
-pixels wide; :func:`xdeepbedmap.run_plan.map_kernel` falls back otherwise.
+byte for byte). Chunks narrower than :func:`fused_depth` are handled by
+reading a side from several neighbouring blocks.
 """
 
 from __future__ import annotations
 
+import functools
 from functools import partial
 from typing import Any
 
@@ -44,6 +45,7 @@ def fused_depth(halo: int) -> int:
     return halo + 1 + EDGE_REACH
 
 
+@functools.lru_cache(maxsize=32)  # every kernel task asks; O(blocks^2) per axis to build
 def _reads(chunks: tuple[int, ...], depth: int) -> list[dict[int, list[tuple[int, slice]]]]:
     """Per block along one axis, per side (-1, 0, 1): the blocks read and the part of each.
 

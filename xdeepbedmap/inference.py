@@ -37,6 +37,7 @@ from xdeepbedmap._version import __version__
 from xdeepbedmap.gapfill import ICE_MASK_THRESHOLD
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.model import Generator
+from xdeepbedmap.model.precision import compute_form
 from xdeepbedmap.model_store import ModelSpec, check_model_for_data, resolve_model
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region
@@ -151,7 +152,7 @@ def superresolve(
         ice_mask=ice_mask,
     )
     spec = replace(spec, precision=plan.precision)
-    attrs = output_attrs(spec, plan.halo, plan.window)
+    attrs = output_attrs(spec, plan.halo, plan.window, plan.device)
     attrs.update(check_model_for_data(model, ds))
     attrs["ice_mask_applied"] = int(plan.use_ice)
     out = as_bed(map_kernel(plan, spec), plan, attrs)
@@ -167,8 +168,14 @@ def superresolve(
     return result_obj
 
 
-def output_attrs(spec: ModelSpec, halo: int, window: int) -> dict[str, Any]:
-    """Attributes naming the model (hyperparameters from the spec) and the run's options."""
+def output_attrs(
+    spec: ModelSpec, halo: int, window: int, device: torch.device | None = None
+) -> dict[str, Any]:
+    """Attributes naming the model (hyperparameters from the spec) and the run's options.
+
+    ``compute_form`` (with ``device``) names how the precision ran, so a
+    resumed write refuses to mix numbers of two forms.
+    """
     attrs: dict[str, Any] = {
         "units": "m",
         "long_name": "bed elevation (DeepBedMap super-resolution, 250 m)",
@@ -180,5 +187,7 @@ def output_attrs(spec: ModelSpec, halo: int, window: int) -> dict[str, Any]:
         "compute_dtype": spec.precision,
         "xdeepbedmap_version": __version__,
     }
+    if device is not None:
+        attrs["compute_form"] = compute_form(spec.precision, device)
     attrs.update({f"model_{k}": v for k, v in spec.hyperparameters.items()})
     return attrs

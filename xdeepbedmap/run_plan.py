@@ -4,8 +4,9 @@
 and plans the nested inputs and the gap fill's source once; :func:`map_kernel`
 maps the per-block kernel over them for one generator or a tuple of them (an
 ensemble: one pass over each block runs every member): the fused graph of
-:mod:`xdeepbedmap.block_graph`, or for narrow chunks the filled groups
-through ``map_overlap`` (:mod:`xdeepbedmap.kernel`); :func:`as_bed` wraps a lazy 250 m array as a
+:mod:`xdeepbedmap.block_graph` (any chunk width), or with
+:data:`FUSED_GRAPH` off the filled groups through ``map_overlap`` (the
+reference the tests compare against); :func:`as_bed` wraps a lazy 250 m array as a
 georeferenced DataArray. :func:`xdeepbedmap.inference.superresolve` and
 :func:`xdeepbedmap.ensemble.superresolve_ensemble` are thin layers over these.
 """

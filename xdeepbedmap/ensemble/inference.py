@@ -36,6 +36,7 @@ from xdeepbedmap.ensemble.spread_model import RELIEF_DEPTH, calibrated_std, loca
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import output_attrs
+from xdeepbedmap.model.precision import compute_form
 from xdeepbedmap.model_store import ModelSpec, check_model_for_data
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region
@@ -211,6 +212,7 @@ def superresolve_ensemble(
         )
     stack = map_kernel(plan, specs)  # (K, 4 ny, 4 nx), one (K, ., .) chunk per block
     attrs = _ensemble_attrs(ensemble, specs, plan.halo, plan.window, models, ds)
+    attrs["compute_form"] = compute_form(plan.precision, plan.device)
     attrs["ice_mask_applied"] = int(plan.use_ice)
     mean = stack.map_blocks(_member_mean, drop_axis=0, dtype=np.float32)
     spread = stack.map_blocks(_member_spread, drop_axis=0, dtype=np.float64)

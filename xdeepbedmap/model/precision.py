@@ -49,7 +49,14 @@ from xdeepbedmap.model.packed_conv import fused_ops_work, pack_generator
 from xdeepbedmap.model.upsample_conv import UpsampleConv2d
 from xdeepbedmap.model.winograd_trunk import WinogradTrunk
 
-__all__ = ["PRECISIONS", "FastGenerator", "PrecisionError", "resolve_precision"]
+__all__ = [
+    "PRECISIONS",
+    "FastGenerator",
+    "PrecisionError",
+    "compute_form",
+    "default_forms",
+    "resolve_precision",
+]
 
 Precision = Literal["float32", "channels_last", "mixed"]
 #: Inference forms, slowest and most exact first.
@@ -86,6 +93,24 @@ def _cpu_has_fast_bfloat16() -> bool:
     """Whether oneDNN runs bfloat16 convolutions natively (AVX512-BF16 or AMX)."""
     check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     return bool(torch.backends.mkldnn.is_available() and check is not None and check())
+
+
+def default_forms(precision: str, device: torch.device) -> tuple[bool, bool]:
+    """``(fewer_products, phase_upsample)`` that :class:`FastGenerator` uses by default."""
+    cpu = torch.device(device).type == "cpu"
+    fewer = precision == "channels_last" and cpu
+    return fewer, fewer or (precision.startswith("mixed") and cpu)
+
+
+def compute_form(precision: str, device: str | torch.device) -> str:
+    """How ``precision`` runs on ``device``, for output attributes and resume identity.
+
+    The same precision gives slightly different numbers in different forms
+    (e.g. the Winograd trunk), so a resumed write must not mix them.
+    """
+    fewer, phase = default_forms(precision, torch.device(device))
+    parts = [precision] + ["Winograd trunk"] * fewer + ["phase-form upsampling"] * phase
+    return ", ".join(parts)
 
 
 def resolve_precision(precision: str, device: str | torch.device = "cpu") -> Precision:
@@ -174,17 +199,16 @@ class FastGenerator(nn.Module):
         self.compute_dtype = torch.float32
         if self.precision == "mixed":
             self.compute_dtype = _half_dtype(half_dtype, device)
+        default_fewer, default_phase = default_forms(self.precision, device)
         if fewer_products is None:
-            fewer_products = self.precision == "channels_last" and device.type == "cpu"
+            fewer_products = default_fewer
         if fewer_products and self.precision != "channels_last":
             raise PrecisionError(
                 f"fewer_products=True needs precision 'channels_last', got {self.precision!r}"
             )
         self.fewer_products = bool(fewer_products)
         # the phase form of the upsampling convs also pays in bfloat16 on CPU (mixed)
-        self.phase_upsample = self.fewer_products or (
-            self.precision == "mixed" and device.type == "cpu"
-        )
+        self.phase_upsample = self.fewer_products or default_phase
         reference = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
         self.reference = reference
         if self.precision == "float32":

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["SCRATCH"]
+__all__ = ["SCRATCH", "release"]
 
 
 class _Workspace(threading.local):
@@ -49,10 +49,22 @@ class _Workspace(threading.local):
             or found.dtype != like.dtype
             or found.device != like.device
         ):
-            found = self.tensors[name] = like.new_zeros(shape)
+            # a normal tensor, not an inference tensor: usable in and out of inference_mode
+            with torch.inference_mode(False):
+                found = self.tensors[name] = like.new_zeros(shape)
             self.plans.clear()  # their views may be of the tensor just replaced
         return found
 
 
 #: This process's scratch, one per thread.
 SCRATCH = _Workspace()
+
+
+def release() -> None:
+    """Free the calling thread's scratch (it is otherwise kept for the thread's life).
+
+    Sized by window and batch (about 166 MiB per thread for a 158 px window),
+    not by chunk; call it in each worker thread after a large run to give it back.
+    """
+    SCRATCH.tensors.clear()
+    SCRATCH.plans.clear()
