@@ -37,7 +37,7 @@ from xdeepbedmap._version import __version__
 from xdeepbedmap.gapfill import ICE_MASK_THRESHOLD
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.model import Generator
-from xdeepbedmap.model.precision import compute_form
+from xdeepbedmap.model.forms import compute_form
 from xdeepbedmap.model_store import ModelSpec, check_model_for_data, resolve_model
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region

@@ -36,7 +36,7 @@ from xdeepbedmap.ensemble.spread_model import RELIEF_DEPTH, calibrated_std, loca
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import output_attrs
-from xdeepbedmap.model.precision import compute_form
+from xdeepbedmap.model.forms import compute_form
 from xdeepbedmap.model_store import ModelSpec, check_model_for_data
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region

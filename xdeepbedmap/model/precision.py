@@ -37,6 +37,7 @@ from torch import nn
 from xdeepbedmap.errors import XDeepBedMapError
 from xdeepbedmap.model.deform_conv import DeformConv2d
 from xdeepbedmap.model.deform_gather import deform_conv2d_gather
+from xdeepbedmap.model.forms import default_forms
 from xdeepbedmap.model.generator import (
     LEAKY_SLOPE,
     SCALED_INPUTS,
@@ -53,8 +54,6 @@ __all__ = [
     "PRECISIONS",
     "FastGenerator",
     "PrecisionError",
-    "compute_form",
-    "default_forms",
     "resolve_precision",
 ]
 
@@ -93,24 +92,6 @@ def _cpu_has_fast_bfloat16() -> bool:
     """Whether oneDNN runs bfloat16 convolutions natively (AVX512-BF16 or AMX)."""
     check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     return bool(torch.backends.mkldnn.is_available() and check is not None and check())
-
-
-def default_forms(precision: str, device: torch.device) -> tuple[bool, bool]:
-    """``(fewer_products, phase_upsample)`` that :class:`FastGenerator` uses by default."""
-    cpu = torch.device(device).type == "cpu"
-    fewer = precision == "channels_last" and cpu
-    return fewer, fewer or (precision.startswith("mixed") and cpu)
-
-
-def compute_form(precision: str, device: str | torch.device) -> str:
-    """How ``precision`` runs on ``device``, for output attributes and resume identity.
-
-    The same precision gives slightly different numbers in different forms
-    (e.g. the Winograd trunk), so a resumed write must not mix them.
-    """
-    fewer, phase = default_forms(precision, torch.device(device))
-    parts = [precision] + ["Winograd trunk"] * fewer + ["phase-form upsampling"] * phase
-    return ", ".join(parts)
 
 
 def resolve_precision(precision: str, device: str | torch.device = "cpu") -> Precision:
