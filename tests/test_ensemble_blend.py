@@ -39,15 +39,21 @@ def _unblended() -> Ensemble:
     return replace(bundled, blend=None, calibration=replace(bundled.calibration, blended=False))
 
 
+def _record_world(folder, world: str, calibration, blend=None) -> None:
+    """Rewrite ``folder``'s manifest: trained on ``world``, with ``calibration`` and ``blend``."""
+    record = json.loads((folder / MANIFEST).read_text())
+    record["metadata"]["data"]["training_data"]["synthetic_world"] = world
+    members = [{k: v for k, v in m.items() if k != "sha256"} for m in record["members"]]
+    write_ensemble(
+        folder, members, metadata=record["metadata"], calibration=calibration, blend=blend
+    )
+
+
 def _unblended_folder(tmp_path, world: str = "v1"):
     """A copy of the bundled ensemble as :func:`_unblended`, recorded as trained on ``world``."""
     folder = tmp_path / "ens"
     shutil.copytree(BUNDLED_ENSEMBLE, folder)
-    record = json.loads((folder / MANIFEST).read_text())
-    record["metadata"]["data"]["training_data"]["synthetic_world"] = world
-    members = [{k: v for k, v in m.items() if k != "sha256"} for m in record["members"]]
-    unblended = _unblended()
-    write_ensemble(folder, members, metadata=record["metadata"], calibration=unblended.calibration)
+    _record_world(folder, world, _unblended().calibration)
     return folder
 
 
@@ -123,17 +129,8 @@ def test_old_manifests_read_without_a_blend(tmp_path):
 
 def _as_trained_on_v2(folder):
     """Record the members of an :func:`_unblended_folder` as trained on world v2."""
-    record = json.loads((folder / MANIFEST).read_text())
-    record["metadata"]["data"]["training_data"]["synthetic_world"] = "v2"
-    members = [{k: v for k, v in m.items() if k != "sha256"} for m in record["members"]]
     before = read_ensemble(folder)
-    write_ensemble(
-        folder,
-        members,
-        metadata=record["metadata"],
-        calibration=before.calibration,
-        blend=before.blend,
-    )
+    _record_world(folder, "v2", before.calibration, before.blend)
 
 
 def test_fit_blend_writes_into_the_manifest_and_refuses_to_refit_silently(tmp_path, capsys):

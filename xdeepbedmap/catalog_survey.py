@@ -21,7 +21,7 @@ import pandas as pd
 
 from xdeepbedmap.catalog import catalog_path, open_catalog
 
-__all__ = ["open_survey", "survey_path", "write_survey"]
+__all__ = ["find_survey", "open_survey", "survey_path", "write_survey"]
 
 #: File name of the picks beside a catalog's rasters (demo catalog).
 SURVEY_FILE = "survey.parquet"
@@ -38,14 +38,8 @@ def _spec(catalog: str | PathLike[str]) -> dict[str, Any] | None:
     return spec
 
 
-def survey_path(catalog: str | PathLike[str] = "demo") -> Path | None:
-    """The survey file ``catalog`` names, or ``None`` when it names none.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the catalog names a survey file that is not there.
-    """
+def _located(catalog: str | PathLike[str]) -> tuple[Path, dict[str, Any]] | None:
+    """The survey file ``catalog`` names and its entry, or ``None`` when it names none."""
     spec = _spec(catalog)
     if not spec:
         return None
@@ -54,7 +48,30 @@ def survey_path(catalog: str | PathLike[str] = "demo") -> Path | None:
         path = catalog_path(catalog).parent / path
     if not path.exists():
         raise FileNotFoundError(f"catalog {catalog}: metadata.survey names {path}, not found")
-    return path
+    return path, spec
+
+
+def survey_path(catalog: str | PathLike[str] = "demo") -> Path | None:
+    """The survey file ``catalog`` names, or ``None`` when it names none.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the catalog names a survey file that is not there.
+    """
+    located = _located(catalog)
+    return None if located is None else located[0]
+
+
+def find_survey(catalog: str | PathLike[str] = "demo") -> pd.DataFrame | None:
+    """The survey picks ``catalog`` ships (``x``, ``y`` in EPSG:3031, ``bed``), or ``None``."""
+    from xdeepbedmap.survey import read_points
+
+    located = _located(catalog)
+    if located is None:
+        return None
+    path, spec = located
+    return read_points(path, spec.get("layout", "auto"), crs=spec.get("crs"))
 
 
 def open_survey(catalog: str | PathLike[str] = "demo") -> pd.DataFrame:
@@ -65,13 +82,10 @@ def open_survey(catalog: str | PathLike[str] = "demo") -> pd.DataFrame:
     ValueError
         If the catalog names no survey (``metadata.survey``).
     """
-    from xdeepbedmap.survey import read_points
-
-    path = survey_path(catalog)
-    if path is None:
+    picks = find_survey(catalog)
+    if picks is None:
         raise ValueError(f"catalog {catalog} names no survey picks (metadata.survey)")
-    spec = _spec(catalog) or {}
-    return read_points(path, spec.get("layout", "auto"), crs=spec.get("crs"))
+    return picks
 
 
 def write_survey(picks: pd.DataFrame, directory: str | PathLike[str]) -> Path:

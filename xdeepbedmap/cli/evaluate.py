@@ -75,7 +75,7 @@ def _survey_and_blend(args: argparse.Namespace, ensemble: Any, truth: Any) -> di
     """
     from xdeepbedmap.cli.survey_blend import (
         checkpoint_blend,
-        read_survey_files,
+        picks_from_args,
         refuse_contradictions,
     )
 
@@ -90,9 +90,7 @@ def _survey_and_blend(args: argparse.Namespace, ensemble: Any, truth: Any) -> di
                 "with one (--blend, or MODEL.blend.json beside it)"
             )
         return {}
-    if args.survey:
-        picks, source = read_survey_files(args), ", ".join(args.survey)
-    elif args.synthetic:
+    if args.synthetic and not args.survey:
         from xdeepbedmap.synthetic import WORLDS, survey_picks
 
         world = args.synthetic_world
@@ -106,18 +104,10 @@ def _survey_and_blend(args: argparse.Namespace, ensemble: Any, truth: Any) -> di
             return {}
         # the region's own survey: the one its 1 km bed was gridded from
         picks = survey_picks(truth, parse_seeds(args.synthetic)[0])
-        source = f"synthetic region {args.synthetic}"
+        print(f"blending by distance to the {len(picks)} survey picks of region {args.synthetic}")
     else:
-        from xdeepbedmap.catalog_survey import open_survey, survey_path
-
-        if survey_path(args.catalog) is None:
-            if args.blend:
-                raise ValueError(f"--blend: catalog {args.catalog} ships no survey picks; "
-                                 "give them with --survey FILE")  # fmt: skip
-            return {}
-        picks, source = open_survey(args.catalog), f"catalog {args.catalog}"
-    print(f"blending by distance to the {len(picks)} survey picks of {source}")
-    return {"survey": picks, "blend": blend}
+        picks = picks_from_args(args)
+    return {} if picks is None else {"survey": picks, "blend": blend}
 
 
 def _add_evaluate(sub: Any) -> None:

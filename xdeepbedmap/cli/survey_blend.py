@@ -18,14 +18,15 @@ from typing import Any
 __all__ = [
     "add_survey_options",
     "checkpoint_blend",
+    "picks_from_args",
     "read_survey_files",
     "refuse_contradictions",
     "survey_from_args",
 ]
 
 
-def add_survey_options(parser: argparse.ArgumentParser, *, blend: bool = True) -> None:
-    """``--survey``, ``--survey-crs``, ``--no-survey`` and (``blend``) ``--blend``."""
+def add_survey_options(parser: argparse.ArgumentParser) -> None:
+    """``--survey``, ``--survey-crs``, ``--no-survey`` and ``--blend``."""
     parser.add_argument(
         "--survey",
         action="append",
@@ -44,12 +45,11 @@ def add_survey_options(parser: argparse.ArgumentParser, *, blend: bool = True) -
         help="no blending: the network's bed as it is (refused for an ensemble whose error "
         "model was fitted on blended output, like the bundled one)",
     )
-    if blend:
-        parser.add_argument(
-            "--blend",
-            help="distance blend (JSON from fit-blend) for --model "
-            "(default: MODEL.blend.json beside the checkpoint, if there)",
-        )
+    parser.add_argument(
+        "--blend",
+        help="distance blend (JSON from fit-blend) for --model "
+        "(default: MODEL.blend.json beside the checkpoint, if there)",
+    )
 
 
 def checkpoint_blend(model: Any, blend: Any = None) -> Any:
@@ -67,8 +67,9 @@ def checkpoint_blend(model: Any, blend: Any = None) -> Any:
     from xdeepbedmap.distance_blend import DistanceBlend
     from xdeepbedmap.model_store import BUNDLED_MODEL
 
-    path = Path(blend) if blend else Path(model or BUNDLED_MODEL).with_suffix(".blend.json")
-    if not blend and (not path.exists() or Path(model or BUNDLED_MODEL).is_dir()):
+    checkpoint = Path(model or BUNDLED_MODEL)
+    path = Path(blend) if blend else checkpoint.with_suffix(".blend.json")
+    if not blend and (checkpoint.is_dir() or not path.exists()):
         return None
     found = DistanceBlend.load(path)
     if found.model_sha256 and found.model_sha256 != model_digest(model):
@@ -79,15 +80,27 @@ def checkpoint_blend(model: Any, blend: Any = None) -> Any:
     return found
 
 
-def _catalog_picks(args: argparse.Namespace) -> Any:
-    """The picks ``--catalog`` ships (``None``: it ships none, or the region is synthetic)."""
-    from xdeepbedmap.catalog_survey import open_survey, survey_path
+def picks_from_args(args: argparse.Namespace) -> Any:
+    """The picks of ``--survey``, else those ``--catalog`` ships (``None``: neither), announced.
 
-    catalog = getattr(args, "catalog", None)
-    if catalog is None or getattr(args, "synthetic", None) or survey_path(catalog) is None:
+    Raises
+    ------
+    ValueError
+        ``--blend`` given and no picks to use it with.
+    """
+    from xdeepbedmap.catalog_survey import find_survey
+
+    if args.survey:
+        picks, source = read_survey_files(args), ", ".join(args.survey)
+    else:
+        catalog = getattr(args, "catalog", None)
+        picks = None if catalog is None else find_survey(catalog)
+        source = f"catalog {catalog}"
+    if picks is None:
+        if args.blend:
+            raise ValueError("--blend needs --survey: the picks to measure distances to")
         return None
-    picks = open_survey(catalog)
-    print(f"blending by distance to the {len(picks)} survey picks of catalog {catalog}")
+    print(f"blending by distance to the {len(picks)} survey picks of {source}")
     return picks
 
 
@@ -95,7 +108,7 @@ def refuse_contradictions(args: argparse.Namespace) -> bool:
     """Refuse contradicting survey options; ``True`` when ``--no-survey`` was given."""
     if args.survey_crs and not args.survey:
         raise ValueError("--survey-crs needs --survey: the picks to measure distances to")
-    if args.no_survey and (args.survey or getattr(args, "blend", None)):
+    if args.no_survey and (args.survey or args.blend):
         option = "--survey" if args.survey else "--blend"
         raise ValueError(f"--no-survey and {option} contradict each other")
     return bool(args.no_survey)
@@ -109,7 +122,7 @@ def survey_from_args(args: argparse.Namespace, crs: Any, ensemble: Any = None) -
     """
     from xdeepbedmap.crs import same_crs
 
-    explicit_blend = getattr(args, "blend", None)
+    explicit_blend = args.blend
     if refuse_contradictions(args):
         return None, None
     if ensemble is not None:
@@ -128,13 +141,7 @@ def survey_from_args(args: argparse.Namespace, crs: Any, ensemble: Any = None) -
         return None, None  # (an ensemble without a blend given --survey is refused later)
     if not same_crs(crs, "EPSG:3031"):
         raise ValueError(f"survey picks are read in EPSG:3031; the inputs are in {crs}")
-    if args.survey:
-        picks = read_survey_files(args)
-        print(f"blending by distance to the {len(picks)} survey picks of {', '.join(args.survey)}")
-        return picks, blend
-    picks = _catalog_picks(args)
-    if picks is None and explicit_blend:
-        raise ValueError("--blend needs --survey: the picks to measure distances to")
+    picks = picks_from_args(args)
     return (picks, blend) if picks is not None else (None, None)
 
 

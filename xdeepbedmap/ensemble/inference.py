@@ -36,11 +36,10 @@ from xdeepbedmap.ensemble.spread_model import RELIEF_DEPTH, calibrated_std, loca
 from xdeepbedmap.ensemble.store import BUNDLED_ENSEMBLE, Calibration, Ensemble, read_ensemble
 from xdeepbedmap.grids import validate_inputs
 from xdeepbedmap.inference import output_attrs
-from xdeepbedmap.model.forms import compute_form
 from xdeepbedmap.model_store import ModelSpec, check_model_for_data
 from xdeepbedmap.quality import filled_fraction
 from xdeepbedmap.region import crop_to_region
-from xdeepbedmap.run_plan import as_bed, map_kernel, plan_run
+from xdeepbedmap.run_plan import RunPlan, as_bed, map_kernel, plan_run
 
 __all__ = ["OneMemberWarning", "resolve_ensemble", "superresolve_ensemble"]
 
@@ -211,8 +210,7 @@ def superresolve_ensemble(
             stacklevel=2,
         )
     stack = map_kernel(plan, specs)  # (K, 4 ny, 4 nx), one (K, ., .) chunk per block
-    attrs = _ensemble_attrs(ensemble, specs, plan.halo, plan.window, models, ds)
-    attrs["compute_form"] = compute_form(plan.precision, plan.device)
+    attrs = _ensemble_attrs(ensemble, specs, plan, models, ds)
     attrs["ice_mask_applied"] = int(plan.use_ice)
     mean = stack.map_blocks(_member_mean, drop_axis=0, dtype=np.float32)
     spread = stack.map_blocks(_member_spread, drop_axis=0, dtype=np.float64)
@@ -241,13 +239,12 @@ def superresolve_ensemble(
 def _ensemble_attrs(
     ensemble: Ensemble,
     specs: tuple[ModelSpec, ...],
-    halo: int,
-    window: int,
+    plan: RunPlan,
     models: Any,
     ds: xr.Dataset,
 ) -> dict[str, Any]:
     """``superresolve``'s attributes for the first member, naming the whole ensemble."""
-    attrs = output_attrs(specs[0], halo, window)
+    attrs = output_attrs(specs[0], plan.halo, plan.window, plan.device)
     attrs["long_name"] = "bed elevation (DeepBedMap ensemble mean, 250 m)"
     attrs["model"] = Path(ensemble.source.split(", ")[0]).name if ensemble.source else "ensemble"
     del attrs["model_sha256"]  # one digest per member instead
