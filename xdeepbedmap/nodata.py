@@ -81,6 +81,10 @@ def pull_push(
     if not has.any():
         return np.zeros_like(mean)
     (ny, nx), (oy, ox) = mean.shape, (int(origin[0]), int(origin[1]))
+    if all(n == 1 or (n, o) == (2, -1) for n, o in ((ny, oy), (nx, ox))):
+        # cells either side of global index 0 at origin -1 pair into the same
+        # two cells again (-1 // 2 == -1), forever: this level pairs from 0
+        oy, ox = (0 if n == 2 else o for n, o in ((ny, oy), (nx, ox)))
     pad = ((oy % 2, (oy + ny) % 2), (ox % 2, (ox + nx) % 2))
     sums = np.pad(np.where(has, mean * weight, 0.0), pad)
     sums = sums.reshape(sums.shape[0] // 2, 2, sums.shape[1] // 2, 2)
@@ -94,12 +98,29 @@ def pull_push(
 
 
 def _relax(values: np.ndarray, free: np.ndarray, sweeps: int) -> np.ndarray:
-    """``sweeps`` Jacobi steps of the ``free`` cells to their 4-neighbour mean (edge-padded)."""
+    """``sweeps`` Jacobi steps of the ``free`` cells to their 4-neighbour mean (edge-padded).
+
+    Done in place in one edge-padded copy, over the free cells' bounding box
+    only (the rest never changes), with the additions in the order of the
+    whole-array form ``0.25 * (up + down + left + right)``: the same values.
+    """
+    if sweeps == 0 or not free.any():
+        return values
+    rows, cols = np.flatnonzero(free.any(axis=1)), np.flatnonzero(free.any(axis=0))
+    (r0, r1), (c0, c1) = (rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1)
+    p = np.pad(values, 1, mode="edge")
+    inside = p[1 + r0 : 1 + r1, 1 + c0 : 1 + c1]  # the box, a view of p
+    where = free[r0:r1, c0:c1]
+    neighbours = np.empty_like(inside)
     for _ in range(sweeps):
-        p = np.pad(values, 1, mode="edge")
-        neighbours = 0.25 * (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:])
-        values = np.where(free, neighbours, values)
-    return values
+        np.add(p[r0:r1, 1 + c0 : 1 + c1], p[2 + r0 : 2 + r1, 1 + c0 : 1 + c1], out=neighbours)
+        neighbours += p[1 + r0 : 1 + r1, c0:c1]
+        neighbours += p[1 + r0 : 1 + r1, 2 + c0 : 2 + c1]
+        neighbours *= 0.25
+        np.copyto(inside, neighbours, where=where)
+        # the edge padding follows the cells it copies
+        p[0], p[-1], p[:, 0], p[:, -1] = p[1], p[-2], p[:, 1], p[:, -2]
+    return p[1:-1, 1:-1]
 
 
 def _upsample2(values: np.ndarray) -> np.ndarray:
