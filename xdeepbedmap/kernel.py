@@ -35,6 +35,7 @@ import torch
 
 from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
 from xdeepbedmap.model_store import ModelSpec, load_model
+from xdeepbedmap.output_checks import check_window_output
 from xdeepbedmap.windows import GENERATOR_INPUTS
 
 __all__ = [
@@ -160,6 +161,7 @@ def run_windows(
     models = [load_model(spec, device, compute_dtype) for spec in specs]
     pin = device.type == "cuda" if pin_memory is None else pin_memory
     depth, crop = halo + 1, OUTPUT_FACTOR * halo
+    f = OUTPUT_FACTOR
     with torch.inference_mode():
         for (wy, wx), origins in plan.items():
             buffers = _batch_buffers((wy, wx), depth, min(batch_size, len(origins)), pin)
@@ -172,11 +174,9 @@ def run_windows(
                 for k, model in enumerate(models):
                     y = model(*inputs).float().cpu().numpy()[:, 0]
                     for tile, (r0, c0) in zip(y, batch, strict=True):
-                        out[
-                            k,
-                            OUTPUT_FACTOR * r0 : OUTPUT_FACTOR * (r0 + wy),
-                            OUTPUT_FACTOR * c0 : OUTPUT_FACTOR * (c0 + wx),
-                        ] = tile[crop : crop + OUTPUT_FACTOR * wy, crop : crop + OUTPUT_FACTOR * wx]
+                        core = tile[crop : crop + f * wy, crop : crop + f * wx]
+                        check_window_output(core, (r0, c0), specs[k].path, compute_dtype)
+                        out[k, f * r0 : f * (r0 + wy), f * c0 : f * (c0 + wx)] = core
     if not keep.all():
         mask = np.repeat(np.repeat(~keep, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)
         out[:, mask] = np.nan

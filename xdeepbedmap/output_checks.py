@@ -1,0 +1,51 @@
+"""The network's output is checked before it is written: never a silent NaN or overflow.
+
+A generator that meets numbers its precision cannot hold (a bfloat16 or
+float16 path overflowing, weights that diverged, inputs that changed between
+the planning pass and the read that feeds the network) returns NaN, inf or
+absurd elevations. Those would otherwise be written as a bed; each window's
+output is checked instead (a max over the 250 m tile, cheap next to the
+network) and the run stops with an error that says where and what.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xdeepbedmap.errors import XDeepBedMapError
+
+__all__ = ["OUTPUT_LIMIT", "NetworkOutputError", "check_window_output"]
+
+#: Metres: a bed elevation beyond this is a numerical failure, not a bed
+#: (Earth's relief is under 20 km).
+OUTPUT_LIMIT = 1.0e5
+
+
+class NetworkOutputError(XDeepBedMapError, RuntimeError):
+    """The network returned NaN, inf or an elevation beyond :data:`OUTPUT_LIMIT`."""
+
+
+def check_window_output(tile: np.ndarray, origin: tuple[int, int], model: str, dtype) -> None:
+    """Raise :class:`NetworkOutputError` unless every value of ``tile`` is within the limit.
+
+    Parameters
+    ----------
+    tile : numpy.ndarray
+        One window's cropped 250 m output.
+    origin : tuple of int
+        The window core's first base pixel in its block (for the message).
+    model : str
+        The member's weights file (for the message).
+    dtype : torch.dtype
+        The precision the network ran in (for the message).
+    """
+    largest = float(np.max(np.abs(tile))) if tile.size else 0.0  # NaN propagates
+    if largest <= OUTPUT_LIMIT:
+        return
+    found = "NaN" if np.isnan(largest) else f"|value| up to {largest:.3g} m"
+    raise NetworkOutputError(
+        f"the network {model} returned {found} for the window at base px {origin} of a block "
+        f"(expected finite elevations within +-{OUTPUT_LIMIT:.0e} m; compute dtype {dtype}). "
+        "Nothing was written for this block: rerun with dtype='float32', check the weights, "
+        "or check that the input files did not change during the run."
+    )
