@@ -35,7 +35,7 @@ import torch
 
 from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
 from xdeepbedmap.model_store import ModelSpec, load_model
-from xdeepbedmap.output_checks import check_window_output
+from xdeepbedmap.output_checks import check_batch_output
 from xdeepbedmap.windows import GENERATOR_INPUTS
 
 __all__ = [
@@ -173,9 +173,9 @@ def run_windows(
                 inputs = _to_device(buffers, len(batch), device, compute_dtype)
                 for k, model in enumerate(models):
                     y = model(*inputs).float().cpu().numpy()[:, 0]
+                    check_batch_output(y, batch, specs[k].path, compute_dtype)
                     for tile, (r0, c0) in zip(y, batch, strict=True):
                         core = tile[crop : crop + f * wy, crop : crop + f * wx]
-                        check_window_output(core, (r0, c0), specs[k].path, compute_dtype)
                         out[k, f * r0 : f * (r0 + wy), f * c0 : f * (c0 + wx)] = core
     if not keep.all():
         mask = np.repeat(np.repeat(~keep, OUTPUT_FACTOR, axis=0), OUTPUT_FACTOR, axis=1)

@@ -4,8 +4,9 @@ A generator that meets numbers its precision cannot hold (a bfloat16 or
 float16 path overflowing, weights that diverged, inputs that changed between
 the planning pass and the read that feeds the network) returns NaN, inf or
 absurd elevations. Those would otherwise be written as a bed; each window's
-output is checked instead (a max over the 250 m tile, cheap next to the
-network) and the run stops with an error that says where and what.
+output is checked instead (the extremes of each batch the network returns,
+context included: two contiguous passes) and the run stops with an error
+that says where and what.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from xdeepbedmap.errors import XDeepBedMapError
 
-__all__ = ["OUTPUT_LIMIT", "NetworkOutputError", "check_window_output"]
+__all__ = ["OUTPUT_LIMIT", "NetworkOutputError", "check_batch_output", "check_window_output"]
 
 #: Metres: a bed elevation beyond this is a numerical failure, not a bed
 #: (Earth's relief is under 20 km).
@@ -39,9 +40,12 @@ def check_window_output(tile: np.ndarray, origin: tuple[int, int], model: str, d
     dtype : torch.dtype
         The precision the network ran in (for the message).
     """
-    largest = float(np.max(np.abs(tile))) if tile.size else 0.0  # NaN propagates
-    if largest <= OUTPUT_LIMIT:
+    if not tile.size:
         return
+    low, high = float(tile.min()), float(tile.max())  # NaN propagates; no temporary
+    if -OUTPUT_LIMIT <= low and high <= OUTPUT_LIMIT:
+        return
+    largest = max(abs(low), abs(high))
     found = "NaN" if np.isnan(largest) else f"|value| up to {largest:.3g} m"
     raise NetworkOutputError(
         f"the network {model} returned {found} for the window at base px {origin} of a block "
@@ -49,3 +53,18 @@ def check_window_output(tile: np.ndarray, origin: tuple[int, int], model: str, d
         "Nothing was written for this block: rerun with dtype='float32', check the weights, "
         "or check that the input files did not change during the run."
     )
+
+
+def check_batch_output(batch: np.ndarray, origins, model: str, dtype) -> None:
+    """:func:`check_window_output` of a batch ``(n, H, W)`` whose windows start at ``origins``.
+
+    The whole batch first (contiguous, fast); the window is looked for only
+    when it fails.
+    """
+    if not batch.size:
+        return
+    low, high = float(batch.min()), float(batch.max())
+    if -OUTPUT_LIMIT <= low and high <= OUTPUT_LIMIT:
+        return
+    for tile, origin in zip(batch, origins, strict=True):
+        check_window_output(tile, origin, model, dtype)
