@@ -58,3 +58,13 @@ def test_a_sound_output_passes_and_the_limit_is_inclusive():
     tile[3, 5] = np.inf
     with pytest.raises(NetworkOutputError, match=r"window at base px \(2, 7\)"):
         check_window_output(tile, (2, 7), "m", torch.bfloat16)
+
+
+def test_the_model_handed_in_runs_not_an_earlier_one_with_the_same_weights(region):
+    torch.manual_seed(7)
+    plain = Generator(num_residual_blocks=1).eval()
+    assert np.isfinite(region.deepbedmap.superresolve(plain, halo=4).values).any()
+    broken = _Broken(num_residual_blocks=1).eval()
+    broken.load_state_dict(plain.state_dict())  # same weights, so the same cache key
+    with pytest.raises(NetworkOutputError):
+        region.deepbedmap.superresolve(broken, halo=4)

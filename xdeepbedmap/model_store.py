@@ -178,8 +178,9 @@ def _register(model: Generator) -> ModelSpec:
     # float64, must not be handed to tasks that asked for CPU float32
     first = next(model.parameters(), None)
     device, dtype = (first.device, first.dtype) if first is not None else ("cpu", torch.float32)
-    with _LOCK:  # this process already has it
-        _CACHE.setdefault((spec, str(device), str(dtype)), model)
+    with _LOCK:  # this process already has it: the object handed in, not an earlier
+        # one with the same weights (a subclass may compute differently)
+        _CACHE[(spec, str(device), str(dtype))] = model
     return spec
 
 
