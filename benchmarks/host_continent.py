@@ -54,7 +54,7 @@ def time_piece(piece, threads: int, repeats: int) -> tuple[float, float]:
     with dask.config.set(config, num_workers=threads):
         for _ in range(repeats):
             start, start_cpu = time.perf_counter(), time.process_time()
-            piece.deepbedmap.superresolve(zero).values
+            piece.deepbedmap.superresolve(zero).compute()
             cpu = min(cpu, time.process_time() - start_cpu)
             wall = min(wall, time.perf_counter() - start)
     return wall, cpu
