@@ -39,7 +39,9 @@ def test_a_broken_network_output_stops_the_run_naming_what_it_returned(region, v
     with pytest.raises(NetworkOutputError, match=says) as caught:
         region.deepbedmap.superresolve(model, halo=4, chunks=12)  # numpy inputs: computed
     assert isinstance(caught.value, XDeepBedMapError)
-    assert "dtype='float32'" in str(caught.value)
+    message = str(caught.value)
+    assert "precision float32" in message and "check the weights" in message
+    assert "the block starts at base px (" in message  # which block, in the region
 
 
 def test_nothing_is_presented_as_written_after_a_broken_output(region, tmp_path):
@@ -56,8 +58,10 @@ def test_a_sound_output_passes_and_the_limit_is_inclusive():
     check_window_output(np.empty((0, 8), np.float32), (0, 0), "m", torch.float32)
     tile = np.zeros((8, 8), np.float32)
     tile[3, 5] = np.inf
-    with pytest.raises(NetworkOutputError, match=r"window at base px \(2, 7\)"):
-        check_window_output(tile, (2, 7), "m", torch.bfloat16)
+    with pytest.raises(NetworkOutputError, match=r"window at base px \(2, 7\)") as caught:
+        check_window_output(tile, (2, 7), "m", "mixed-bfloat16")
+    assert "precision mixed-bfloat16" in str(caught.value)
+    assert "rerun with dtype='float32'" in str(caught.value)
 
 
 def test_the_model_handed_in_runs_not_an_earlier_one_with_the_same_weights(region):
@@ -65,6 +69,12 @@ def test_the_model_handed_in_runs_not_an_earlier_one_with_the_same_weights(regio
     plain = Generator(num_residual_blocks=1).eval()
     assert np.isfinite(region.deepbedmap.superresolve(plain, halo=4).values).any()
     broken = _Broken(num_residual_blocks=1).eval()
-    broken.load_state_dict(plain.state_dict())  # same weights, so the same cache key
+    broken.load_state_dict(plain.state_dict())  # same weights, same saved file
     with pytest.raises(NetworkOutputError):
         region.deepbedmap.superresolve(broken, halo=4)
+    # and a lazy result of the first still runs the first, not the last registered
+    work = rechunk_nested(region, 12)
+    lazy_plain = work.deepbedmap.superresolve(plain, halo=4)
+    lazy_broken = work.deepbedmap.superresolve(broken, halo=4)
+    assert lazy_plain.data.name != lazy_broken.data.name
+    assert np.isfinite(lazy_plain.values).any()

@@ -31,6 +31,7 @@ from xdeepbedmap.gapfill import ICE_MASK_THRESHOLD
 from xdeepbedmap.gapfill_block import EDGE_REACH
 from xdeepbedmap.grids import OUTPUT_FACTOR, VARIABLES
 from xdeepbedmap.kernel import Cut, live_windows, run_windows
+from xdeepbedmap.output_checks import NetworkOutputError
 from xdeepbedmap.windows import GENERATOR_INPUTS
 
 __all__ = ["fused_depth", "map_fused"]
@@ -186,7 +187,10 @@ def superresolve_pieces(
         keep &= ice >= ICE_MASK_THRESHOLD
     depth = options["halo"] + 1
     areas = _areas(pieces, keep, source, options["window"], depth)
-    out = run_windows(partial(_cutter, pieces, areas, depth), keep, **options)
+    try:
+        out = run_windows(partial(_cutter, pieces, areas, depth), keep, **options)
+    except NetworkOutputError as error:  # say which block: the window's origin is relative
+        raise NetworkOutputError(f"{error} (the block starts at base px {start})") from error
     return out if members else out[0]
 
 

@@ -173,7 +173,7 @@ def run_windows(
                 inputs = _to_device(buffers, len(batch), device, compute_dtype)
                 for k, model in enumerate(models):
                     y = model(*inputs).float().cpu().numpy()[:, 0]
-                    check_batch_output(y, batch, specs[k].path, compute_dtype)
+                    check_batch_output(y, batch, specs[k].path, specs[k].precision)
                     for tile, (r0, c0) in zip(y, batch, strict=True):
                         core = tile[crop : crop + f * wy, crop : crop + f * wx]
                         out[k, f * r0 : f * (r0 + wy), f * c0 : f * (c0 + wx)] = core

@@ -74,6 +74,12 @@ class ModelSpec:
         How the network runs: ``"float32"`` (the generator itself), or a key
         of :data:`PRECISION_FORMS`. Part of the identity: each precision is
         its own cached model and its own dask tasks.
+    instance : str
+        For a generator handed in as a Python object: its class and object id.
+        Part of the identity, so this process runs that object (and what is
+        derived from it), never another one with the same weights, and the
+        two get their own dask tasks. Empty for files. Other processes read
+        the saved weights into a plain :class:`Generator`.
     """
 
     path: str
@@ -82,6 +88,7 @@ class ModelSpec:
     residual_scaling: float = 0.2
     hyperparameters_json: str = field(default="", compare=False)
     precision: str = "float32"
+    instance: str = ""
 
     def __post_init__(self) -> None:
         if self.precision != "float32" and self.precision not in PRECISION_FORMS:
@@ -173,14 +180,18 @@ def _register(model: Generator) -> ModelSpec:
     # the file's digest, not the model's: a float64 or float16 model is stored
     # (and loaded back by other processes) as float32
     metadata = read_checkpoint_metadata(path)
-    spec = ModelSpec(str(path), "checkpoint", metadata["sha256"], 0.2, _checkpoint_json(metadata))
+    # the object's own identity: the cache holds it, so its id is not reused
+    instance = f"{type(model).__module__}.{type(model).__qualname__}@{id(model):x}"
+    spec = ModelSpec(
+        str(path), "checkpoint", metadata["sha256"], 0.2, _checkpoint_json(metadata),
+        instance=instance,
+    )  # fmt: skip
     # under the key of where the model actually is: a model on CUDA, or in
     # float64, must not be handed to tasks that asked for CPU float32
     first = next(model.parameters(), None)
     device, dtype = (first.device, first.dtype) if first is not None else ("cpu", torch.float32)
-    with _LOCK:  # this process already has it: the object handed in, not an earlier
-        # one with the same weights (a subclass may compute differently)
-        _CACHE[(spec, str(device), str(dtype))] = model
+    with _LOCK:  # this process already has it
+        _CACHE.setdefault((spec, str(device), str(dtype)), model)
     return spec
 
 

@@ -37,8 +37,9 @@ def check_window_output(tile: np.ndarray, origin: tuple[int, int], model: str, d
         The window core's first base pixel in its block (for the message).
     model : str
         The member's weights file (for the message).
-    dtype : torch.dtype
-        The precision the network ran in (for the message).
+    dtype : torch.dtype or str
+        The precision the network ran in (for the message): a dtype, or a
+        precision name such as ``"mixed-bfloat16"``.
     """
     if not tile.size:
         return
@@ -47,10 +48,12 @@ def check_window_output(tile: np.ndarray, origin: tuple[int, int], model: str, d
         return
     largest = max(abs(low), abs(high))
     found = "NaN" if np.isnan(largest) else f"|value| up to {largest:.3g} m"
+    precision = str(dtype).replace("torch.", "")
+    advice = "check the weights" if precision == "float32" else "rerun with dtype='float32'"
     raise NetworkOutputError(
         f"the network {model} returned {found} for the window at base px {origin} of a block "
-        f"(expected finite elevations within +-{OUTPUT_LIMIT:.0e} m; compute dtype {dtype}). "
-        "Nothing was written for this block: rerun with dtype='float32', check the weights, "
+        f"(context included; expected finite elevations within +-{OUTPUT_LIMIT:.0e} m; "
+        f"precision {precision}). Nothing was written for this block: {advice}, "
         "or check that the input files did not change during the run."
     )
 
