@@ -332,6 +332,25 @@ def test_relaxation_in_place_gives_the_whole_array_sweeps_bytes():
         np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
 
 
+def test_upsampling_in_place_gives_the_concatenating_form_bytes():
+    from xdeepbedmap.nodata import _upsample2
+
+    rng = np.random.default_rng(5)
+    for h, w in ((1, 1), (1, 6), (7, 1), (13, 9)):
+        values = rng.normal(size=(h, w)) * 1e3
+        expected = values
+        for axis in (0, 1):  # the form as first written
+            v = np.moveaxis(expected, axis, 0)
+            before = np.concatenate([v[:1], v[:-1]])
+            after = np.concatenate([v[1:], v[-1:]])
+            out = np.empty((2 * v.shape[0], *v.shape[1:]))
+            out[0::2] = 0.75 * v + 0.25 * before
+            out[1::2] = 0.75 * v + 0.25 * after
+            expected = np.moveaxis(out, 0, axis)
+        got, expected = (np.ascontiguousarray(a) for a in (_upsample2(values), expected))
+        np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
+
+
 def test_pull_push_ends_on_a_region_across_the_grid_origin():
     """Cells either side of global index 0 pair into two again at origin -1: no endless pyramid."""
     mean = np.random.default_rng(1).normal(size=(6, 64))

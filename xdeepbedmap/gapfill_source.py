@@ -207,7 +207,14 @@ def plan_fill(ds: xr.Dataset, cell: int = COARSE_CELL) -> Delayed:
         task = partial(_summarise_keys, origin=origin_ij, cell=cell, index=(i, j))
         graph[(f"{name}-block", i, j)] = (task, [(a.name, i, j) for a in arrays])
     summaries = [(f"{name}-block", i, j) for i, j in np.ndindex(*arrays[0].numblocks)]
-    graph[name] = (partial(_combine, shape=shape, cell=cell, shift=shift, origin=cells), summaries)
+    # one task per variable for the pyramids (the continent's take seconds
+    # each: side by side on a worker's threads), one to assemble and warn
+    fields = []
+    for variable in VARIABLES:
+        task = partial(_variable_field, name=variable, shape=shape, origin=cells)
+        graph[(f"{name}-field", variable)] = (task, summaries)
+        fields.append((f"{name}-field", variable))
+    graph[name] = (partial(_combine, cell=cell, shift=shift), summaries, fields)
     return Delayed(name, HighLevelGraph.from_collections(name, graph, dependencies=arrays))
 
 
@@ -216,30 +223,34 @@ def _summarise_keys(blocks: list[np.ndarray], **options) -> dict:
     return _summarise_block(dict(zip(VARIABLES, blocks, strict=True)), **options)
 
 
-def _combine(
-    summaries: list[dict],
-    shape: tuple[int, int],
-    cell: int,
-    shift: tuple[int, int],
-    origin: tuple[int, int],
-) -> FillSource:
-    """The fill source from the blocks' summaries (and the warnings they call for)."""
-    totals = {name: (np.zeros(shape), np.zeros(shape)) for name in VARIABLES}
+def _variable_field(
+    summaries: list[dict], name: str, shape: tuple[int, int], origin: tuple[int, int]
+) -> tuple[np.ndarray, bool]:
+    """The fill field of one variable from the blocks' cell sums, and whether it has data."""
+    sums, counts = np.zeros(shape), np.zeros(shape)
     for summary in summaries:
         r, c = summary["cells"]
-        for name, (sums, counts) in summary["sums"].items():
-            totals[name][0][r : r + sums.shape[0], c : c + sums.shape[1]] += sums
-            totals[name][1][r : r + sums.shape[0], c : c + sums.shape[1]] += counts
-    fields, empty = {}, []
-    for name, (sums, counts) in totals.items():
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(counts > 0, sums / counts, 0.0)
-        if not (counts > 0).any():
-            empty.append(name)
-        fields[name] = pull_push(mean, counts, origin).astype(np.float32)
+        block_sums, block_counts = summary["sums"][name]
+        sums[r : r + block_sums.shape[0], c : c + block_sums.shape[1]] += block_sums
+        counts[r : r + block_sums.shape[0], c : c + block_sums.shape[1]] += block_counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, sums / counts, 0.0)
+    field = pull_push(mean, counts, origin).astype(np.float32)  # zeros without data
+    return field, bool((counts > 0).any())
+
+
+def _combine(
+    summaries: list[dict],
+    fields: list[tuple[np.ndarray, bool]],
+    cell: int,
+    shift: tuple[int, int],
+) -> FillSource:
+    """The fill source from the variables' fields and the blocks' summaries (and the warnings)."""
+    empty = [name for name, (_, has) in zip(VARIABLES, fields, strict=True) if not has]
+    filled = {name: field for name, (field, _) in zip(VARIABLES, fields, strict=True)}
     n_land = max(sum(s["land"] for s in summaries), 1)
     land_filled = sum(s["gaps"] for s in summaries) / (len(_GAP_VARIABLES) * n_land)
     ranges = {k: sum(s["ranges"][k] for s in summaries) for k in summaries[0]["ranges"]}
     warn_inputs(ranges, land_filled, empty)
     complete = frozenset().union(*(s["complete"] for s in summaries))
-    return FillSource(fields, cell, land_filled, shift, complete)
+    return FillSource(filled, cell, land_filled, shift, complete)
