@@ -4,9 +4,11 @@
 inputs (the interior and the ice edge). How much host work the whole
 continent costs depends on how much of its land lies near the edge, so this
 script times the stand-in network (zeros, no arithmetic) on square pieces of
-``--extent`` base px along the row through the centre of
+``--extent`` base px along a ray from the centre of
 :func:`benchmarks.continent.continent_inputs` (a disc of 14.8 M land base
-px), from the centre to past the edge. Each piece stands for the annulus of
+px) to past the edge: along the rows (``--angle 0``, the coast across the
+chunk grid at right angles) or at ``--angle`` degrees (45: the coast
+diagonal to the chunks, crossing more of them). Each piece stands for the annulus of
 the disc its columns span: the continent's host CPU time is the sum over
 pieces of (CPU-s per land px) x (land px in its annulus).
 
@@ -17,7 +19,7 @@ host work of different blocks runs side by side (numpy releases the GIL in
 its loops; scipy's feature transform, used by the gap fill at the coast,
 does not).
 
-    python benchmarks/host_continent.py [--extent 768] [--threads 1 2] [--repeats 2]
+    python benchmarks/host_continent.py [--extent 768] [--angle 0] [--threads 1 2] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -66,13 +68,15 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=256, help="base-grid chunk size")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="dask threads")
     parser.add_argument("--repeats", type=int, default=2, help="best of this many runs")
+    parser.add_argument("--angle", type=float, default=0.0, help="the ray's angle, degrees")
     args = parser.parse_args()
     torch.set_num_threads(1)
     ds = continent_inputs(args.chunks)
     extent, threads = args.extent, args.threads
     print(f"xdeepbedmap from {Path(xdeepbedmap.__file__).parent}")
     print(
-        f"pieces of {extent} x {extent} base px along the centre row, chunks {args.chunks}, "
+        f"pieces of {extent} x {extent} base px along a ray at {args.angle:g} deg, "
+        f"chunks {args.chunks}, "
         f"stand-in network, torch 1 thread, dask threads {threads}, best of {args.repeats}"
     )
     head = ["radius (km)", "land share", "CPU-s per land Mpx"]
@@ -82,8 +86,9 @@ def main() -> None:
     k = 0
     while k * extent - extent / 2 < RADIUS:
         inner, outer = max(k * extent - extent / 2, 0.0), k * extent + extent / 2
-        c0 = CENTRE + k * extent - extent // 2
-        piece = _piece(ds, CENTRE - extent // 2, c0, extent).persist()
+        centre_row = CENTRE + round(k * extent * np.sin(np.radians(args.angle)))
+        centre_col = CENTRE + round(k * extent * np.cos(np.radians(args.angle)))
+        piece = _piece(ds, centre_row - extent // 2, centre_col - extent // 2, extent).persist()
         land = int(np.isfinite(piece.bed.values).sum())
         times = {t: time_piece(piece, t, args.repeats) for t in threads}
         cpu = times[threads[0]][1] if threads[0] == 1 else time_piece(piece, 1, args.repeats)[1]
