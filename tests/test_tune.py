@@ -106,6 +106,31 @@ def test_tiny_study_prunes_and_finds_a_best_trial(tmp_path):
     assert len(study.get_trials(deepcopy=False, states=FINISHED)) == 10
 
 
+def test_a_checkpoint_whose_output_is_not_a_bed_prunes_the_trial(tmp_path, monkeypatch):
+    """A trial whose best model returns absurd elevations is pruned, not a crashed worker."""
+    import xdeepbedmap.training.tune as tune
+    from xdeepbedmap.output_checks import NetworkOutputError
+
+    def absurd(*_args, **_kwargs):
+        raise NetworkOutputError("returned |value| up to 4.57e+05 m")
+
+    monkeypatch.setattr(tune, "_score", absurd)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tiles = build_tiles([make_region((24, 24), seed=21)], layout=TileLayout(stride=8))
+    train_idx, val_idx = split_tiles(tiles.sizes["tile"], 0.2, seed=0)
+    objective = make_objective(
+        TileDataset(tiles, train_idx[:8]),
+        TileDataset(tiles, val_idx[:2]),
+        make_region((16, 16), seed=22),
+        SearchSpace().with_overrides([*TINY_SEARCH[:3], "epochs=1:1"]),
+        TrainConfig(adversarial=False),
+        tmp_path / "runs",
+    )
+    study = open_study("absurd", tmp_path / "study.db", n_startup_trials=3, max_epochs=1, seed=1)
+    run_study(study, objective, n_trials=1)
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.PRUNED]
+
+
 def test_killed_study_resumes_without_losing_trials(tmp_path):
     storage, run_root = tmp_path / "study.db", tmp_path / "runs"
     proc = subprocess.Popen(cli_args(storage, run_root, trials=8), stdout=subprocess.DEVNULL,

@@ -27,6 +27,7 @@ from typing import Any
 import optuna
 import xarray as xr
 
+from xdeepbedmap.output_checks import NetworkOutputError
 from xdeepbedmap.plot import plot_study
 from xdeepbedmap.training.study import export_best, open_study, run_study, storage_url
 from xdeepbedmap.training.tiles import TileDataset, open_tiles, split_tiles
@@ -136,7 +137,10 @@ def make_objective(
             raise optuna.TrialPruned(f"diverged: {err}") from err
         if result.best_checkpoint is None:
             raise optuna.TrialPruned("no epoch finished")
-        tables = [_score(pair, result.best_checkpoint, device) for pair in _as_list(holdout)]
+        try:
+            tables = [_score(pair, result.best_checkpoint, device) for pair in _as_list(holdout)]
+        except NetworkOutputError as err:  # NaN or absurd beds: as good as diverged
+            raise optuna.TrialPruned(f"the best checkpoint's output is not a bed: {err}") from err
         trial.set_user_attr("checkpoint", str(result.best_checkpoint))
         trial.set_user_attr("holdout", json.dumps(tables if len(tables) > 1 else tables[0]))
         trial.set_user_attr("bicubic_rmse", _pooled(tables, "bicubic"))
