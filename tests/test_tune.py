@@ -71,18 +71,23 @@ def test_run_workers_needs_a_worker(tmp_path):
     assert list(tmp_path.iterdir()) == []  # refused before the study was created
 
 
-def test_tiny_study_prunes_and_finds_a_best_trial(tmp_path):
+def _tiny_objective(tmp_path, search, n_train, n_val):
+    """The objective of a tiny study: tiles of one 24 km region, a 16 km holdout."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tiles = build_tiles([make_region((24, 24), seed=21)], layout=TileLayout(stride=8))
     train_idx, val_idx = split_tiles(tiles.sizes["tile"], 0.2, seed=0)
-    objective = make_objective(
-        TileDataset(tiles, train_idx[:16]),
-        TileDataset(tiles, val_idx[:4]),
+    return make_objective(
+        TileDataset(tiles, train_idx[:n_train]),
+        TileDataset(tiles, val_idx[:n_val]),
         make_region((16, 16), seed=22),
-        SearchSpace().with_overrides(TINY_SEARCH),
+        SearchSpace().with_overrides(search),
         TrainConfig(adversarial=False),
         tmp_path / "runs",
     )
+
+
+def test_tiny_study_prunes_and_finds_a_best_trial(tmp_path):
+    objective = _tiny_objective(tmp_path, TINY_SEARCH, n_train=16, n_val=4)
     storage = tmp_path / "study.db"
     study = open_study("tiny", storage, n_startup_trials=3, max_epochs=4, seed=1)
     run_study(study, objective, n_trials=10)
@@ -115,17 +120,7 @@ def test_a_checkpoint_whose_output_is_not_a_bed_prunes_the_trial(tmp_path, monke
         raise NetworkOutputError("returned |value| up to 4.57e+05 m")
 
     monkeypatch.setattr(tune, "_score", absurd)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    tiles = build_tiles([make_region((24, 24), seed=21)], layout=TileLayout(stride=8))
-    train_idx, val_idx = split_tiles(tiles.sizes["tile"], 0.2, seed=0)
-    objective = make_objective(
-        TileDataset(tiles, train_idx[:8]),
-        TileDataset(tiles, val_idx[:2]),
-        make_region((16, 16), seed=22),
-        SearchSpace().with_overrides([*TINY_SEARCH[:3], "epochs=1:1"]),
-        TrainConfig(adversarial=False),
-        tmp_path / "runs",
-    )
+    objective = _tiny_objective(tmp_path, [*TINY_SEARCH[:3], "epochs=1:1"], n_train=8, n_val=2)
     study = open_study("absurd", tmp_path / "study.db", n_startup_trials=3, max_epochs=1, seed=1)
     run_study(study, objective, n_trials=1)
     assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.PRUNED]
