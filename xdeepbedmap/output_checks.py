@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from xdeepbedmap.errors import XDeepBedMapError
+from xdeepbedmap.input_checks import extremes
 
 __all__ = ["OUTPUT_LIMIT", "NetworkOutputError", "check_batch_output", "check_window_output"]
 
@@ -26,13 +27,23 @@ class NetworkOutputError(XDeepBedMapError, RuntimeError):
     """The network returned NaN, inf or an elevation beyond :data:`OUTPUT_LIMIT`."""
 
 
+def _beyond_limit(values: np.ndarray) -> float | None:
+    """The largest ``|value|`` when it is beyond :data:`OUTPUT_LIMIT` (NaN for a NaN), else None."""
+    if not values.size:
+        return None
+    low, high = extremes(values)  # NaN-propagating: a NaN fails both comparisons
+    if -OUTPUT_LIMIT <= low and high <= OUTPUT_LIMIT:
+        return None
+    return max(abs(low), abs(high))  # both NaN when either is
+
+
 def check_window_output(tile: np.ndarray, origin: tuple[int, int], model: str, dtype) -> None:
     """Raise :class:`NetworkOutputError` unless every value of ``tile`` is within the limit.
 
     Parameters
     ----------
     tile : numpy.ndarray
-        One window's cropped 250 m output.
+        One window's 250 m output, context included.
     origin : tuple of int
         The window core's first base pixel in its block (for the message).
     model : str
@@ -41,12 +52,9 @@ def check_window_output(tile: np.ndarray, origin: tuple[int, int], model: str, d
         The precision the network ran in (for the message): a dtype, or a
         precision name such as ``"mixed-bfloat16"``.
     """
-    if not tile.size:
+    largest = _beyond_limit(tile)
+    if largest is None:
         return
-    low, high = float(tile.min()), float(tile.max())  # NaN propagates; no temporary
-    if -OUTPUT_LIMIT <= low and high <= OUTPUT_LIMIT:
-        return
-    largest = max(abs(low), abs(high))
     found = "NaN" if np.isnan(largest) else f"|value| up to {largest:.3g} m"
     precision = str(dtype).replace("torch.", "")
     advice = "check the weights" if precision == "float32" else "rerun with dtype='float32'"
@@ -64,10 +72,7 @@ def check_batch_output(batch: np.ndarray, origins, model: str, dtype) -> None:
     The whole batch first (contiguous, fast); the window is looked for only
     when it fails.
     """
-    if not batch.size:
-        return
-    low, high = float(batch.min()), float(batch.max())
-    if -OUTPUT_LIMIT <= low and high <= OUTPUT_LIMIT:
+    if _beyond_limit(batch) is None:
         return
     for tile, origin in zip(batch, origins, strict=True):
         check_window_output(tile, origin, model, dtype)
