@@ -12,23 +12,25 @@ with 1 and with ``--threads`` threads in one process.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 from xdeepbedmap.gapfill_source import COARSE_CELL
 from xdeepbedmap.nodata import pull_push
 
-#: Base px per side of the continent grid and the radius of its land disc.
-SIDE, RADIUS = 6667, 6667 * np.sqrt(1 / (3 * np.pi))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.continent import BASE, RADIUS  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    n = -(-SIDE // COARSE_CELL)
+    n = -(-BASE.shape[0] // COARSE_CELL)
     y, x = np.mgrid[:n, :n] + 0.5 - n / 2
     inside = (y**2 + x**2) < (RADIUS / COARSE_CELL) ** 2
     counts = inside * float(COARSE_CELL**2)

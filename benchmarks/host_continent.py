@@ -8,9 +8,10 @@ script times the stand-in network (zeros, no arithmetic) on square pieces of
 :func:`benchmarks.continent.continent_inputs` (a disc of 14.8 M land base
 px) to past the edge: along the rows (``--angle 0``, the coast across the
 chunk grid at right angles) or at ``--angle`` degrees (45: the coast
-diagonal to the chunks, crossing more of them). Each piece stands for the annulus of
-the disc its columns span: the continent's host CPU time is the sum over
-pieces of (CPU-s per land px) x (land px in its annulus).
+diagonal to the chunks, crossing more of them). Each piece stands for the
+annulus of the disc within half a piece of its centre's radius: the
+continent's host CPU time is the sum over pieces of (CPU-s per land px) x
+(land px in its annulus).
 
 Each piece is timed with ``--threads`` dask threads in one process (torch
 one thread each, the GPU worker's situation): the CPU time per land px is
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import dask
@@ -37,7 +37,7 @@ import xdeepbedmap  # before the path below: PYTHONPATH=<tree> measures another 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.continent import RADIUS, continent_inputs  # noqa: E402
-from benchmarks.host_pipeline import ZeroGenerator, _piece  # noqa: E402
+from benchmarks.host_pipeline import ZeroGenerator, _best_times, _piece  # noqa: E402
 
 CENTRE = 3333
 
@@ -52,14 +52,8 @@ def time_piece(piece, threads: int, repeats: int) -> tuple[float, float]:
     """Best wall and best CPU seconds of the stand-in on ``piece`` with ``threads`` dask threads."""
     zero = ZeroGenerator(num_residual_blocks=1).eval()
     config = {"scheduler": "synchronous"} if threads == 1 else {"scheduler": "threads"}
-    wall = cpu = float("inf")
     with dask.config.set(config, num_workers=threads):
-        for _ in range(repeats):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            piece.deepbedmap.superresolve(zero).compute()
-            cpu = min(cpu, time.process_time() - start_cpu)
-            wall = min(wall, time.perf_counter() - start)
-    return wall, cpu
+        return _best_times(lambda: piece.deepbedmap.superresolve(zero).values, repeats)
 
 
 def main() -> None:
@@ -91,7 +85,7 @@ def main() -> None:
         piece = _piece(ds, centre_row - extent // 2, centre_col - extent // 2, extent).persist()
         land = int(np.isfinite(piece.bed.values).sum())
         times = {t: time_piece(piece, t, args.repeats) for t in threads}
-        cpu = times[threads[0]][1] if threads[0] == 1 else time_piece(piece, 1, args.repeats)[1]
+        cpu = (times[1] if 1 in times else time_piece(piece, 1, args.repeats))[1]
         weight = annulus_land(inner, outer)
         totals["cpu"] += cpu / land * weight
         for t in threads:
