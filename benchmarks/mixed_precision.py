@@ -134,16 +134,26 @@ def demo_errors(model: Generator) -> dict[str, tuple[float, float, float, float]
     return out
 
 
-def print_speed(times: dict[str, tuple[float, float]], n: int) -> None:
+def weight_megabytes(forward: Forward) -> float:
+    """MB of parameters and buffers a path holds (NaN for a plain function)."""
+    if not isinstance(forward, torch.nn.Module):
+        return float("nan")
+    tensors = [*forward.parameters(), *forward.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors) / 1e6
+
+
+def print_speed(
+    times: dict[str, tuple[float, float]], n: int, megabytes: dict[str, float]
+) -> None:
     """The speed table: base px per CPU-second and per wall-second, ratios to float32 NCHW."""
     base_cpu, base_wall = times["float32 (today)"]
     print(f"{'path':<22} {'px/CPU-s':>9} {'x f32 CPU':>9} {'px/wall-s':>9} {'x f32 wall':>10}"
-          f" {'continent':>10}")  # fmt: skip
+          f" {'continent':>10} {'weights':>8}")  # fmt: skip
     for name, (cpu, wall) in times.items():
         # continent: 14.8 M land base px on 2 cores at this rate per CPU-second, ideal scaling
         continent = CONTINENT_PX / (2 * n * n / cpu)
         print(f"{name:<22} {n * n / cpu:>9,.0f} {base_cpu / cpu:>9.2f} {n * n / wall:>9,.0f}"
-              f" {base_wall / wall:>10.2f} {continent:>9,.0f}s")  # fmt: skip
+              f" {base_wall / wall:>10.2f} {continent:>9,.0f}s {megabytes[name]:>6.1f}MB")  # fmt: skip
 
 
 def main() -> None:
@@ -174,7 +184,7 @@ def main() -> None:
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         times = best_times(forwards, random_inputs(n), args.repeats)
         cpu_used, wall_used = time.process_time() - cpu_start, time.perf_counter() - wall_start
-        print_speed(times, n)
+        print_speed(times, n, {name: weight_megabytes(f) for name, f in forwards.items()})
         print(f"load average after timing: {os.getloadavg()[0]:.1f}; this process got "
               f"{cpu_used:.0f} CPU-s in {wall_used:.0f} wall-s")  # fmt: skip
     if args.mode != "speed":

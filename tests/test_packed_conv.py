@@ -92,7 +92,7 @@ def test_fast_generator_survives_pickling_and_deepcopy():
         expected = fast(*inputs)  # packs the weights
         for clone in (copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
             assert torch.equal(clone(*inputs), expected)
-        conv = fast.fast.post_upsample_conv_layer_1
+        conv = fast.fast.final_conv_layer1.offset_conv
         fast.to("cpu")  # _apply: the packed weights are dropped, then re-packed on use
         assert conv._packed is None
         assert torch.equal(fast(*inputs), expected)

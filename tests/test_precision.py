@@ -105,6 +105,30 @@ def test_float32_form_is_the_generator_untouched(small_model):
         assert value.ndim < 4 or value.is_contiguous(), key  # not turned channels-last
 
 
+def _weight_bytes(module: torch.nn.Module) -> int:
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+@pytest.mark.parametrize(
+    ("precision", "options", "copies"),
+    [
+        ("mixed", {}, 0.6),  # the phase-form upsampling; trunk in bfloat16 (half the bytes)
+        ("mixed", {"float32_blocks": 1}, 0.8),
+        ("channels_last", {"fewer_products": False}, 1.05),  # one float32 copy
+        ("channels_last", {}, 1.9),  # the Winograd trunk's 4x4 filters: 16/9 of the 3x3
+    ],
+)
+def test_fast_forms_hold_only_the_layers_they_run(small_model, precision, options, copies):
+    # each form once held two packed copies of the whole generator plus the reference
+    fast = FastGenerator(small_model, precision, **options)
+    assert fast.reference is None
+    assert _weight_bytes(fast) <= copies * _weight_bytes(small_model)
+    inputs = _inputs(6, metres=True)
+    with torch.inference_mode():  # and still runs: every layer it uses is there
+        assert torch.isfinite(fast(*inputs)).all()
+
+
 def test_resolve_precision():
     assert resolve_precision("channels_last") == "channels_last"
     assert resolve_precision("auto", "cuda") == "channels_last"  # float16 not measured yet

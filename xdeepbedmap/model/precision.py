@@ -208,6 +208,8 @@ class FastGenerator(nn.Module):
             self.upsample = nn.ModuleList(
                 UpsampleConv2d(c, LEAKY_SLOPE, fused, dtype=self.compute_dtype) for c in layers
             )
+        self.reference = None  # its weights now live in the forms below
+        _drop_unused(self.exact, self.fast, self._trunk_blocks(), self.phase_upsample)
 
     def extra_repr(self) -> str:
         """Show the form and compute dtype in ``repr``."""
@@ -250,6 +252,13 @@ class FastGenerator(nn.Module):
             y = y + bilinear_bed(bed.float())
         return y
 
+    def _trunk_blocks(self) -> tuple[range, range]:
+        """The residual blocks :meth:`_trunk` runs from the float32 and the compute-dtype copy."""
+        n = len(self.exact.residual_network)
+        if self.fewer_products:  # the Winograd trunk replaces every direct-convolution block
+            return range(0), range(0)
+        return range(self.float32_blocks), range(self.float32_blocks, n)
+
     def _trunk(self, a1: torch.Tensor) -> torch.Tensor:
         """The residual trunk by (prepacked, fused) direct convolutions."""
         h = a1
@@ -260,6 +269,29 @@ class FastGenerator(nn.Module):
                 h = h if self.float32_skip else h.to(self.compute_dtype)
             h = _rrdb(block, h)
         return h
+
+
+def _drop_unused(
+    exact: Generator, fast: Generator, trunk: tuple[range, range], phase: bool
+) -> None:
+    """Free the layers of the two packed copies that :meth:`FastGenerator.forward` never runs.
+
+    Each copy starts as a whole generator; ``exact`` keeps what carries metres
+    and positions, ``fast`` the compute-dtype convolutions; ``trunk`` names
+    the residual blocks each copy runs (:meth:`FastGenerator._trunk_blocks`).
+    A dropped residual block becomes an empty ``nn.Identity`` (the trunk
+    indexes the blocks), any other layer ``None``.
+    """
+    for model, kept in zip((exact, fast), trunk, strict=True):
+        for i in range(len(model.residual_network)):
+            if i not in kept:
+                model.residual_network[i] = nn.Identity()
+    exact.final_conv_layer1 = None
+    exact.post_upsample_conv_layer_1 = exact.post_upsample_conv_layer_2 = None
+    fast.input_block = fast.pre_residual_conv_layer = fast.post_residual_conv_layer = None
+    fast.final_conv_layer2.deform_conv = None  # only its offset convolution is run
+    if phase:  # the phase-form convolutions replace both upsampling convolutions
+        fast.post_upsample_conv_layer_1 = fast.post_upsample_conv_layer_2 = None
 
 
 def _rrdb(block: ResInResDenseBlock, x: torch.Tensor) -> torch.Tensor:
