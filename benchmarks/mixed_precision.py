@@ -152,8 +152,9 @@ def print_speed(
     for name, (cpu, wall) in times.items():
         # continent: 14.8 M land base px on 2 cores at this rate per CPU-second, ideal scaling
         continent = CONTINENT_PX / (2 * n * n / cpu)
+        mb = megabytes[name]
         print(f"{name:<22} {n * n / cpu:>9,.0f} {base_cpu / cpu:>9.2f} {n * n / wall:>9,.0f}"
-              f" {base_wall / wall:>10.2f} {continent:>9,.0f}s {megabytes[name]:>6.1f}MB")  # fmt: skip
+              f" {base_wall / wall:>10.2f} {continent:>9,.0f}s {mb:>6.1f}MB")  # fmt: skip
 
 
 def main() -> None:
