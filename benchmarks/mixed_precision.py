@@ -142,9 +142,7 @@ def weight_megabytes(forward: Forward) -> float:
     return sum(t.numel() * t.element_size() for t in tensors) / 1e6
 
 
-def print_speed(
-    times: dict[str, tuple[float, float]], n: int, megabytes: dict[str, float]
-) -> None:
+def print_speed(times: dict[str, tuple[float, float]], n: int, megabytes: dict[str, float]) -> None:
     """The speed table: base px per CPU-second and per wall-second, ratios to float32 NCHW."""
     base_cpu, base_wall = times["float32 (today)"]
     print(f"{'path':<22} {'px/CPU-s':>9} {'x f32 CPU':>9} {'px/wall-s':>9} {'x f32 wall':>10}"
