@@ -132,6 +132,38 @@ def filled(
     return out
 
 
+def _span(mask: np.ndarray) -> tuple[int, int]:
+    """First and one-past-last index where the 1-D ``mask`` is true (it must hold one)."""
+    return int(mask.argmax()), len(mask) - int(mask[::-1].argmax())
+
+
+def _near_box(gaps: np.ndarray, valid: np.ndarray, at: tuple[int, int], reach: int):
+    """The box of ``gaps`` (one tile, first pixel ``at`` in ``ext``) that data may be in reach of.
+
+    Returns ``(rows, cols)`` slices of ``ext``, or ``None`` when no valid pixel
+    lies within ``reach`` of the tile's gaps. The box is the gaps' bounding box
+    cut to the bounding box of the valid pixels around it widened by
+    ``reach``: a gap outside that is at ``reach`` or more from every valid
+    pixel (its taper is zero). At a coast this drops the tile's far-ocean rows
+    or columns before the feature transform runs.
+    """
+    (top, bottom), (left, right) = _span(gaps.any(axis=1)), _span(gaps.any(axis=0))
+    rows = (at[0] + top, at[0] + bottom)
+    cols = (at[1] + left, at[1] + right)
+    wr = slice(max(rows[0] - reach, 0), min(rows[1] + reach, valid.shape[0]))
+    wc = slice(max(cols[0] - reach, 0), min(cols[1] + reach, valid.shape[1]))
+    around = valid[wr, wc]
+    has_rows = around.any(axis=1)
+    if not has_rows.any():
+        return None
+    (v_top, v_bottom), (v_left, v_right) = _span(has_rows), _span(around.any(axis=0))
+    rows = (max(rows[0], wr.start + v_top - reach), min(rows[1], wr.start + v_bottom + reach))
+    cols = (max(cols[0], wc.start + v_left - reach), min(cols[1], wc.start + v_right + reach))
+    if rows[0] >= rows[1] or cols[0] >= cols[1]:
+        return None
+    return slice(*rows), slice(*cols)
+
+
 def _add_residual(
     values: np.ndarray,
     gaps: np.ndarray,
@@ -143,41 +175,37 @@ def _add_residual(
 ) -> None:
     """Add to ``values`` (one tile) the nearest valid pixel's residual, tapered over ``reach``.
 
-    The feature transform runs on the tile's gaps' bounding box widened by
-    ``reach`` (clipped to ``ext``): at a coast most tiles have gaps in part
-    of them only. Pixels at ``reach`` or more from the data get a zero
-    taper, so only those nearer are touched.
+    The feature transform runs on the box of the tile's gaps that data may be
+    within reach of (:func:`_near_box`), widened by ``reach`` (clipped to
+    ``ext``): at a coast most tiles have gaps in part of them only, and only
+    a band of those is near the data. Pixels at ``reach`` or more from the
+    data get a zero taper, so only those nearer are touched.
     """
-    any_rows, any_cols = gaps.any(axis=1), gaps.any(axis=0)
-    top, left = int(any_rows.argmax()), int(any_cols.argmax())
-    bottom, right = (
-        len(any_rows) - int(any_rows[::-1].argmax()),
-        len(any_cols) - int(any_cols[::-1].argmax()),
-    )
-    values, gaps = values[top:bottom, left:right], gaps[top:bottom, left:right]  # views
-    rows = slice(tile[0].start + top, tile[0].start + bottom)
-    cols = slice(tile[1].start + left, tile[1].start + right)
+    box = _near_box(gaps, valid, (tile[0].start, tile[1].start), reach)
+    if box is None:
+        return  # no data within reach: the taper is zero everywhere in the tile
+    rows, cols = box
+    inner = (slice(rows.start - tile[0].start, rows.stop - tile[0].start),
+             slice(cols.start - tile[1].start, cols.stop - tile[1].start))  # fmt: skip
+    values, gaps = values[inner], gaps[inner]  # views
     wr = slice(max(rows.start - reach, 0), min(rows.stop + reach, ext.shape[0]))
     wc = slice(max(cols.start - reach, 0), min(cols.stop + reach, ext.shape[1]))
-    if not valid[wr, wc].any():
-        return  # no data within reach: the taper is zero everywhere in the tile
     iy, ix = ndimage.distance_transform_edt(
         ~valid[wr, wc], return_distances=False, return_indices=True
     )
-    iy = iy[
-        rows.start - wr.start : rows.stop - wr.start, cols.start - wc.start : cols.stop - wc.start
-    ]
-    ix = ix[
-        rows.start - wr.start : rows.stop - wr.start, cols.start - wc.start : cols.stop - wc.start
-    ]
-    # the distances of the tile's pixels only, as scipy computes them (exact squares, one sqrt)
-    dy = (iy - np.arange(rows.start - wr.start, rows.stop - wr.start)[:, None]).astype(np.float64)
-    dx = (ix - np.arange(cols.start - wc.start, cols.stop - wc.start)[None, :]).astype(np.float64)
-    distance = np.sqrt(dy * dy + dx * dx)
-    near = gaps & (distance < reach)
+    own = (slice(rows.start - wr.start, rows.stop - wr.start),
+           slice(cols.start - wc.start, cols.stop - wc.start))  # fmt: skip
+    iy, ix = iy[own], ix[own]
+    # squared distances in integers (exact); the square root, as scipy takes it, of the near only
+    dy = iy - np.arange(own[0].start, own[0].stop, dtype=iy.dtype)[:, None]
+    dx = ix - np.arange(own[1].start, own[1].stop, dtype=ix.dtype)[None, :]
+    squared = dy * dy
+    squared += dx * dx
+    near = gaps & (squared < reach * reach)
     if not near.any():
         return
-    taper = np.clip(1.0 - distance[near] / reach, 0.0, 1.0).astype(np.float32)
+    distance = np.sqrt(squared[near].astype(np.float64))
+    taper = np.clip(1.0 - distance / reach, 0.0, 1.0).astype(np.float32)
     ny, nx = iy[near] + wr.start, ix[near] + wc.start
     source, name, factor, origin = fill  # origin: the first fine pixel of ext
     smooth = _points_at(source, name, factor, origin[0] + ny, origin[1] + nx)
