@@ -206,7 +206,30 @@ def _add_residual(
         return
     distance = np.sqrt(squared[near].astype(np.float64))
     taper = np.clip(1.0 - distance / reach, 0.0, 1.0).astype(np.float32)
-    ny, nx = iy[near] + wr.start, ix[near] + wc.start
-    source, name, factor, origin = fill  # origin: the first fine pixel of ext
-    smooth = _points_at(source, name, factor, origin[0] + ny, origin[1] + nx)
+    ny, nx = iy[near], ix[near]  # in the window
+    window = (wr.stop - wr.start, wc.stop - wc.start)
+    smooth = _field_at_nearest(ny, nx, (wr.start, wc.start), window, fill)
+    ny += wr.start
+    nx += wc.start
     values[near] = values[near] + (ext[ny, nx] - smooth) * taper
+
+
+def _field_at_nearest(
+    ny: np.ndarray, nx: np.ndarray, corner: tuple[int, int], shape: tuple[int, int], fill: tuple
+) -> np.ndarray:
+    """:func:`_points_at` at the nearest valid pixels ``(ny, nx)`` of a window, each once.
+
+    The nearest valid pixel of a gap is at the data's edge (the pixel one
+    step from it towards the gap is nearer, so it must be a gap): a few
+    thousand edge pixels serve a band of a million gaps, so the field is
+    interpolated at each distinct one (marked in a window-sized mask) and
+    gathered. ``corner`` is the window's first pixel in ``ext``; same values.
+    """
+    source, name, factor, origin = fill  # origin: the first fine pixel of ext
+    seen = np.zeros(shape, dtype=bool)
+    seen[ny, nx] = True
+    py, px = np.nonzero(seen)
+    edge = _points_at(source, name, factor, origin[0] + corner[0] + py, origin[1] + corner[1] + px)
+    at = np.empty(shape, dtype=edge.dtype)
+    at[py, px] = edge
+    return at[ny, nx]
