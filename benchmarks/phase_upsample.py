@@ -30,8 +30,8 @@ def main() -> None:
     n = args.window + 2
     x, w3 = torch.randn(1, 1, n, n) * 300, torch.randn(1, 1, n, n)
     w1, w2 = torch.randn(1, 1, 10 * n, 10 * n) * 300, torch.randn(1, 2, 2 * n, 2 * n)
-    direct = FastGenerator(generator, "mixed", "cpu")
-    direct.phase_upsample = False  # the previous form: interpolate, then 3x3 conv
+    # the previous form: interpolate, then 3x3 conv
+    direct = FastGenerator(generator, "mixed", "cpu", phase_upsample=False)
     paths = {"float32": generator, "mixed, direct": direct}
     paths["mixed, phase form"] = FastGenerator(generator, "mixed", "cpu")
     best = dict.fromkeys(paths, float("inf"))

@@ -62,12 +62,13 @@ def test_channels_last_equals_float32(small_model):
     torch.testing.assert_close(found, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
 
 
-def test_mixed_agrees_with_float32_in_raw_metres(small_model):
+@pytest.mark.parametrize("phase_upsample", [None, False])
+def test_mixed_agrees_with_float32_in_raw_metres(small_model, phase_upsample):
     # the published model takes raw metres: a bfloat16 input block would lose metres
     inputs = _inputs(8, metres=True)
     with torch.inference_mode():
         expected = small_model(*inputs)
-        found = FastGenerator(small_model, "mixed")(*inputs)
+        found = FastGenerator(small_model, "mixed", phase_upsample=phase_upsample)(*inputs)
         naive = small_model.bfloat16()(*(t.bfloat16() for t in inputs)).float()
         small_model.float()
     assert found.dtype == torch.float32
@@ -115,6 +116,7 @@ def _weight_bytes(module: torch.nn.Module) -> int:
     [
         ("mixed", {}, 0.6),  # the phase-form upsampling; trunk in bfloat16 (half the bytes)
         ("mixed", {"float32_blocks": 1}, 0.8),
+        ("mixed", {"phase_upsample": False}, 0.6),  # the direct upsampling convs instead
         ("channels_last", {"fewer_products": False}, 1.05),  # one float32 copy
         ("channels_last", {}, 1.9),  # the Winograd trunk's 4x4 filters: 16/9 of the 3x3
     ],

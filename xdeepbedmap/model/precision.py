@@ -147,6 +147,12 @@ class FastGenerator(nn.Module):
         per output phase (2.25x fewer products each, float32 rounding).
         Default: on CPU, where float32 oneDNN convolutions already run at the
         core's peak; ``False`` is the previous form (direct convolutions).
+    phase_upsample : bool, optional
+        Each nearest 2x upsampling + 3x3 conv as one 2x2 convolution per
+        output phase (:mod:`xdeepbedmap.model.upsample_conv`). Default: with
+        ``fewer_products``, and for ``"mixed"`` on CPU; ``False`` upsamples,
+        then convolves. Fixed at construction: the layers a form does not run
+        are not kept.
 
     Notes
     -----
@@ -164,6 +170,7 @@ class FastGenerator(nn.Module):
         half_dtype: torch.dtype | None = None,
         float32_skip: bool = True,
         fewer_products: bool | None = None,
+        phase_upsample: bool | None = None,
     ) -> None:
         super().__init__()
         if device is None:
@@ -189,7 +196,9 @@ class FastGenerator(nn.Module):
             )
         self.fewer_products = bool(fewer_products)
         # the phase form of the upsampling convs also pays in bfloat16 on CPU (mixed)
-        self.phase_upsample = self.fewer_products or default_phase
+        if phase_upsample is None:
+            phase_upsample = self.fewer_products or default_phase
+        self.phase_upsample = bool(phase_upsample)
         reference = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
         self.reference = reference
         if self.precision == "float32":
@@ -290,6 +299,7 @@ def _drop_unused(
     exact.post_upsample_conv_layer_1 = exact.post_upsample_conv_layer_2 = None
     fast.input_block = fast.pre_residual_conv_layer = fast.post_residual_conv_layer = None
     fast.final_conv_layer2.deform_conv = None  # only its offset convolution is run
+    exact.final_conv_layer2.offset_conv = None  # the offsets come from ``fast``
     if phase:  # the phase-form convolutions replace both upsampling convolutions
         fast.post_upsample_conv_layer_1 = fast.post_upsample_conv_layer_2 = None
 
