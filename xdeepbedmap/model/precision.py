@@ -197,7 +197,8 @@ class FastGenerator(nn.Module):
             phase_upsample = self.fewer_products or default_phase
         self.phase_upsample = bool(phase_upsample)
         reference = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
-        self.reference = reference
+        # only the float32 form runs it; the others keep its weights in the forms below
+        self.reference = reference if self.precision == "float32" else None
         if self.precision == "float32":
             return
         # float32 copy, channels-last, for the parts that carry metres/positions
@@ -214,7 +215,6 @@ class FastGenerator(nn.Module):
             self.upsample = nn.ModuleList(
                 UpsampleConv2d(c, LEAKY_SLOPE, fused, dtype=self.compute_dtype) for c in layers
             )
-        self.reference = None  # its weights now live in the forms below
         drop_unused(self.exact, self.fast, self._trunk_blocks(), self.phase_upsample)
 
     def extra_repr(self) -> str:
