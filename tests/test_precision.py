@@ -106,11 +106,6 @@ def test_float32_form_is_the_generator_untouched(small_model):
         assert value.ndim < 4 or value.is_contiguous(), key  # not turned channels-last
 
 
-def _weight_bytes(module: torch.nn.Module) -> int:
-    tensors = [*module.parameters(), *module.buffers()]
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
 @pytest.mark.parametrize(
     ("precision", "options", "copies"),
     [
@@ -123,9 +118,11 @@ def _weight_bytes(module: torch.nn.Module) -> int:
 )
 def test_fast_forms_hold_only_the_layers_they_run(small_model, precision, options, copies):
     # each form once held two packed copies of the whole generator plus the reference
+    from benchmarks.mixed_precision import weight_megabytes
+
     fast = FastGenerator(small_model, precision, **options)
     assert fast.reference is None
-    assert _weight_bytes(fast) <= copies * _weight_bytes(small_model)
+    assert weight_megabytes(fast) <= copies * weight_megabytes(small_model)
     inputs = _inputs(6, metres=True)
     with torch.inference_mode():  # and still runs: every layer it uses is there
         assert torch.isfinite(fast(*inputs)).all()
